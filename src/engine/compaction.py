@@ -1,0 +1,137 @@
+"""Compaction: merges small segments into larger ones, one bounded step at a time.
+
+Segments carry a level: group commits write level 0; merging `fanout` segments of one level writes
+one segment a level up. A step reads its sources in a read transaction (no lock held), builds the
+merged columns, then hands a small operation to the writer that swaps sources for the result in
+one transaction. If another process merged the same sources first, the step is dropped. Ingestion
+waits at most for that swap, never for the copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+import numpy as np
+
+from .columns import VAR, VarColumn, concat_var, encode_fixed
+from .config import CompactionConfig
+from .segments import (
+    SCHEMAS,
+    SegmentMeta,
+    delete_segment,
+    list_segments,
+    read_columns,
+    segment_exists,
+    write_segment,
+)
+from .store import Store
+from .timeutil import now_us
+from .writer import WriteContext, Writer
+
+log = logging.getLogger("signalpost.compaction")
+
+
+def plan(
+    segments: list[tuple[int, SegmentMeta]], config: CompactionConfig
+) -> tuple[list[int], int] | None:
+    """Pick the sources of the next merge step and the level of its result, or None."""
+    by_level: dict[int, list[tuple[int, SegmentMeta]]] = {}
+    for number, meta in segments:
+        if meta.rows < config.target_rows:
+            by_level.setdefault(meta.level, []).append((number, meta))
+    for level in sorted(by_level):
+        group = by_level[level]
+        if len(group) < config.fanout:
+            continue
+        chosen, rows = [], 0
+        for number, meta in group[: config.fanout]:
+            if chosen and rows + meta.rows > config.max_step_rows:
+                break
+            chosen.append(number)
+            rows += meta.rows
+        if len(chosen) >= 2:
+            return chosen, level + 1
+    return None
+
+
+class ReplaceSegments:
+    """The writer's half of a merge: delete the sources, store the merged segment."""
+
+    def __init__(self, prefix: bytes, table: str, sources: list[int], columns: dict, meta: SegmentMeta):
+        self.prefix, self.table, self.sources = prefix, table, sources
+        self.columns, self.meta = columns, meta
+
+    def apply(self, ctx: WriteContext) -> int | None:
+        txn, store = ctx.txn, ctx.store
+        if not all(segment_exists(txn, store, self.prefix, self.table, n) for n in self.sources):
+            return None
+        for number in self.sources:
+            delete_segment(txn, store, self.prefix, self.table, number)
+        return write_segment(txn, store, self.prefix, self.table, self.columns, self.meta)
+
+
+def merge_step(store: Store, writer: Writer, prefix: bytes, table: str, config: CompactionConfig) -> bool:
+    """Run one merge step if one is due. Returns whether anything was merged."""
+    schema = SCHEMAS[table]
+    with store.read() as txn:
+        segments = list_segments(txn, store, prefix, table)
+        chosen = plan(segments, config)
+        if chosen is None:
+            return False
+        sources, level = chosen
+        parts = [read_columns(txn, store, prefix, table, n, schema) for n in sources]
+    metas = dict(segments)
+    columns: dict[str, bytes] = {}
+    for name, kind in schema.items():
+        if kind == VAR:
+            columns[name] = concat_var([p[name] for p in parts if isinstance(p[name], VarColumn)])
+        else:
+            columns[name] = encode_fixed(np.concatenate([p[name] for p in parts]), kind)
+    meta = SegmentMeta(
+        rows=sum(metas[n].rows for n in sources),
+        min_ts=min(metas[n].min_ts for n in sources),
+        max_ts=max(metas[n].max_ts for n in sources),
+        level=level,
+        created_us=now_us(),
+    )
+    return writer.run(ReplaceSegments(prefix, table, sources, columns, meta)) is not None
+
+
+class Compactor:
+    """Background thread that merges the segments of tables the writer just wrote to."""
+
+    def __init__(self, store: Store, writer: Writer, config: CompactionConfig) -> None:
+        self._store, self._writer, self._config = store, writer, config
+        self._pending: set[tuple[bytes, str]] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="signalpost-compactor", daemon=True)
+        self._thread.start()
+
+    def notify(self, written: Iterable[tuple[bytes, str]]) -> None:
+        with self._lock:
+            self._pending.update(written)
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                pending, self._pending = self._pending, set()
+            for prefix, table in pending:
+                try:
+                    while not self._stopping and merge_step(
+                        self._store, self._writer, prefix, table, self._config
+                    ):
+                        pass
+                except Exception:
+                    log.exception("compaction step failed; it will be retried on the next write")

@@ -1,0 +1,38 @@
+"""Engine configuration: small frozen Structs with defaults that run with no file at all."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Durability = Literal["durable", "relaxed"]
+
+
+class CompactionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Segments of the same level are merged once this many exist; a merged segment goes one
+    # level up. Fan-out 16 keeps the write amplification near log16(rows per segment).
+    fanout: int = 16
+    # A segment at or above this many rows is final and never merged again.
+    target_rows: int = 1 << 20
+    # Upper bound of rows one merge step may copy, so that a step stays short.
+    max_step_rows: int = 1 << 20
+    enabled: bool = True
+
+
+class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Virtual address space reserved for the LMDB map; the file on disk only grows as pages are
+    # written. Writes past it fail cleanly with StorageFull.
+    max_size_bytes: int = 1 << 40
+    # "durable": every acknowledged write is fsynced before the answer. "relaxed": the OS flushes
+    # later, so an OS crash (not a process crash) may lose the last writes.
+    durability: Durability = "durable"
+    # How many waiting operations one group commit may take at most.
+    max_group_ops: int = 4096
+    # insert_id repeats within this window are acknowledged but stored once.
+    dedup_window_seconds: int = 7 * 24 * 3600
+    # Events further in the future than this are refused.
+    max_future_seconds: int = 24 * 3600
+    max_properties_bytes: int = 32 * 1024
+    max_batch_events: int = 500
+    compaction: CompactionConfig = CompactionConfig()

@@ -1,0 +1,139 @@
+"""The Engine: the whole in-process API. The HTTP layer only decodes, calls it and encodes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future
+from types import TracebackType
+
+from . import events as _events
+from . import export as _export
+from . import profiles as _profiles
+from . import workspaces as _workspaces
+from .compaction import Compactor, merge_step
+from .config import EngineConfig
+from .segments import SCHEMAS
+from .store import Store
+from .tenant import Tenant
+from .timeutil import month_of, month_start_us, now_us
+from .usage import Usage, read_usage
+from .writer import Writer
+
+
+class Engine:
+    """Open with `Engine.open(path, config)`; use as a context manager or call `close()`."""
+
+    def __init__(self, path: str | os.PathLike[str], config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.store = Store(path, self.config)
+        self._compactor: Compactor | None = None
+        self.writer = Writer(
+            self.store, max_group_ops=self.config.max_group_ops, on_commit=self._on_commit
+        )
+        if self.config.compaction.enabled:
+            self._compactor = Compactor(self.store, self.writer, self.config.compaction)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], config: EngineConfig | None = None) -> Engine:
+        return cls(path, config)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._compactor is not None:
+            self._compactor.close()
+        self.writer.close()
+        self.store.close()
+
+    def _on_commit(self, written: set[tuple[bytes, str]]) -> None:
+        if self._compactor is not None:
+            self._compactor.notify(written)
+
+    # -- workspaces and keys -------------------------------------------------------------
+
+    def create_workspace(self, name: str, plan: str = "scale") -> _workspaces.WorkspaceWithKeys:
+        return self.writer.run(_workspaces.CreateWorkspace(name, plan))
+
+    def rotate_keys(self, workspace_id: str) -> _workspaces.WorkspaceWithKeys:
+        return self.writer.run(_workspaces.RotateKeys(workspace_id))
+
+    def workspaces(self) -> list[_workspaces.Workspace]:
+        with self.store.read() as txn:
+            return _workspaces.list_all(txn, self.store)
+
+    def workspace(self, workspace_id: str) -> _workspaces.Workspace:
+        with self.store.read() as txn:
+            return _workspaces.get(txn, self.store, workspace_id)
+
+    def authenticate(self, api_key: str) -> _workspaces.KeyInfo:
+        """Resolve a key to its workspace and environment; raises InvalidApiKey."""
+        with self.store.read() as txn:
+            return _workspaces.authenticate(txn, self.store, api_key)
+
+    # -- behavioural events --------------------------------------------------------------
+
+    def submit_events(
+        self, tenant: Tenant, events: list[_events.EventIn], *, batch: bool = False
+    ) -> Future[_events.IngestResult]:
+        """Validate and queue events for the next group commit. The future resolves once durable.
+
+        Validation happens here, before anything is queued: a bad event raises InvalidInput and
+        nothing of its batch is stored.
+        """
+        received = now_us()
+        if batch:
+            rows = _events.prepare_batch(events, received, self.config)
+        else:
+            rows = [_events.prepare(e, received, self.config) for e in events]
+        op = _events.IngestEvents(tenant, rows, received, self.config.dedup_window_seconds * 1_000_000)
+        return self.writer.submit(op)
+
+    def track(self, tenant: Tenant, event: _events.EventIn) -> _events.IngestResult:
+        return self.submit_events(tenant, [event]).result()
+
+    def track_batch(self, tenant: Tenant, events: list[_events.EventIn]) -> _events.IngestResult:
+        _events.check_batch_size(events, self.config)
+        return self.submit_events(tenant, events, batch=True).result()
+
+    # -- user traits ---------------------------------------------------------------------
+
+    def submit_identify(
+        self, tenant: Tenant, request: _profiles.IdentifyIn
+    ) -> Future[_profiles.IdentifyResult]:
+        _profiles.validate(request, self.config)
+        return self.writer.submit(_profiles.MergeTraits(tenant, request))
+
+    def identify(self, tenant: Tenant, request: _profiles.IdentifyIn) -> _profiles.IdentifyResult:
+        return self.submit_identify(tenant, request).result()
+
+    def profile(self, tenant: Tenant, user_id: str) -> _profiles.Profile:
+        with self.store.read() as txn:
+            return _profiles.get(txn, self.store, tenant, user_id)
+
+    # -- reading back --------------------------------------------------------------------
+
+    def usage(self, workspace_id: str, at_us: int | None = None) -> Usage:
+        at = now_us() if at_us is None else at_us
+        with self.store.read() as txn:
+            return read_usage(txn, self.store, workspace_id, month_of(at), month_start_us(at))
+
+    def export_ndjson(self, tenant: Tenant, from_us: int, to_us: int) -> Iterator[bytes]:
+        return _export.ndjson(self.store, tenant, from_us, to_us)
+
+    def export_parquet(self, tenant: Tenant, from_us: int, to_us: int) -> bytes:
+        return _export.parquet(self.store, tenant, from_us, to_us)
+
+    def compact(self, tenant: Tenant) -> int:
+        """Run every due merge step of the tenant's tables now; returns the steps taken."""
+        steps = 0
+        for table in SCHEMAS:
+            while merge_step(self.store, self.writer, tenant.prefix, table, self.config.compaction):
+                steps += 1
+        return steps

@@ -1,0 +1,154 @@
+"""Behavioural events: the message types, their validation, and the operation that stores them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from . import codec, dictionary
+from .config import EngineConfig
+from .errors import BatchTooLarge, InvalidInput
+from .tenant import Tenant
+from .timeutil import month_of, to_us
+from .writer import WriteContext
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class EventIn(msgspec.Struct, kw_only=True):
+    user_id: Name
+    event: Name
+    timestamp: datetime | None = None
+    properties: msgspec.Raw = msgspec.Raw()
+    insert_id: Name | None = None
+    sent_at: datetime | None = None
+    request_id: Name | None = None
+
+
+class BatchIn(msgspec.Struct):
+    events: list[EventIn]
+
+
+class IngestResult(msgspec.Struct):
+    accepted: int
+    stored: int
+    deduplicated: int
+
+
+_event_decoder = msgspec.json.Decoder(EventIn)
+_batch_decoder = msgspec.json.Decoder(BatchIn)
+
+# A validated row, in the column order of the `events` table minus the interned strings.
+Row = tuple[int, str, str, bytes, bytes, bytes]
+
+
+def decode_event(body: bytes) -> EventIn:
+    return codec.decode(_event_decoder, body)
+
+
+def decode_batch(body: bytes, config: EngineConfig) -> list[EventIn]:
+    events = codec.decode(_batch_decoder, body).events
+    check_batch_size(events, config)
+    return events
+
+
+def check_batch_size(events: list[EventIn], config: EngineConfig) -> None:
+    if not events:
+        raise InvalidInput("'events' must hold at least one event.", field="events")
+    if len(events) > config.max_batch_events:
+        raise BatchTooLarge(
+            f"A batch holds at most {config.max_batch_events} events; got {len(events)}.",
+            field="events",
+        )
+
+
+def prepare(event: EventIn, received_us: int, config: EngineConfig, where: str = "") -> Row:
+    """Validate one event and resolve its timestamp. Raises InvalidInput naming the field."""
+    if event.timestamp is None:
+        ts = received_us
+    else:
+        ts = to_us(event.timestamp)
+        if event.sent_at is not None:
+            # The client's clock may be off: keep the event's age as the client measured it.
+            ts = received_us - (to_us(event.sent_at) - ts)
+    if ts > received_us + config.max_future_seconds * 1_000_000:
+        raise InvalidInput(
+            f"'{where}timestamp' is more than {config.max_future_seconds // 3600} h in the future.",
+            field=f"{where}timestamp",
+        )
+    if ts < 0:
+        raise InvalidInput(f"'{where}timestamp' is before 1970.", field=f"{where}timestamp")
+    props = bytes(event.properties)
+    if props:
+        if props == b"null":
+            props = b""
+        elif props[:1] != b"{":
+            raise InvalidInput(
+                f"'{where}properties' must be a JSON object.", field=f"{where}properties"
+            )
+        elif len(props) > config.max_properties_bytes:
+            raise InvalidInput(
+                f"'{where}properties' exceeds {config.max_properties_bytes} bytes encoded.",
+                field=f"{where}properties",
+            )
+        else:
+            try:
+                props.decode()
+            except UnicodeDecodeError:
+                raise InvalidInput(
+                    f"'{where}properties' is not valid UTF-8.", field=f"{where}properties"
+                ) from None
+    insert_id = event.insert_id.encode() if event.insert_id else b""
+    request_id = event.request_id.encode() if event.request_id else b""
+    return (ts, event.user_id, event.event, props, insert_id, request_id)
+
+
+def prepare_batch(events: list[EventIn], received_us: int, config: EngineConfig) -> list[Row]:
+    return [prepare(e, received_us, config, f"events[{i}].") for i, e in enumerate(events)]
+
+
+def usage_key(tenant_prefix: bytes, month: str) -> bytes:
+    return b"events\x00" + tenant_prefix + month.encode()
+
+
+class IngestEvents:
+    """Stores validated rows; insert_id repeats inside the dedup window are stored once."""
+
+    __slots__ = ("dedup_window_us", "received_us", "rows", "tenant")
+
+    def __init__(self, tenant: Tenant, rows: list[Row], received_us: int, dedup_window_us: int):
+        self.tenant = tenant
+        self.rows = rows
+        self.received_us = received_us
+        self.dedup_window_us = dedup_window_us
+
+    def apply(self, ctx: WriteContext) -> IngestResult:
+        prefix = self.tenant.prefix
+        cols = ctx.columns(prefix, "events")
+        c_ts, c_recv, c_user, c_event = cols["ts"], cols["received"], cols["user"], cols["event"]
+        c_props, c_insert, c_request = cols["props"], cols["insert_id"], cols["request_id"]
+        txn, interner, dedup_db = ctx.txn, ctx.interner, ctx.store.dedup
+        received = self.received_us
+        received_bytes = received.to_bytes(8, "little")
+        stored = 0
+        for ts, user_id, event, props, insert_id, request_id in self.rows:
+            if insert_id:
+                key = b"d" + prefix + insert_id
+                seen = txn.get(key, db=dedup_db)
+                if seen is not None and received - int.from_bytes(seen, "little") < self.dedup_window_us:
+                    continue
+                txn.put(key, received_bytes, db=dedup_db)
+            c_ts.append(ts)
+            c_recv.append(received)
+            c_user.append(interner.intern(txn, prefix, dictionary.USER, user_id))
+            c_event.append(interner.intern(txn, prefix, dictionary.EVENT, event))
+            c_props.append(props)
+            c_insert.append(insert_id)
+            c_request.append(request_id)
+            stored += 1
+        if stored:
+            ctx.count(usage_key(prefix, month_of(received)), stored)
+        n = len(self.rows)
+        return IngestResult(accepted=n, stored=stored, deduplicated=n - stored)

@@ -1,0 +1,120 @@
+"""Columnar, append-only segments: one LMDB value per column per segment, immutable once written.
+
+A segment belongs to one (tenant, table). Its number comes from a per-table counter that only
+the write transaction advances, so numbers are unique across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import lmdb
+import msgspec
+import numpy as np
+
+from .columns import VAR, VarColumn, decode_fixed, decode_var
+from .store import Store
+
+# Column name -> encoding, per table. "ts" (int64 microseconds UTC) is required in every table.
+SCHEMAS: dict[str, dict[str, str]] = {
+    "events": {
+        "ts": "i8",
+        "received": "i8",
+        "user": "u4",
+        "event": "u4",
+        "props": VAR,
+        "insert_id": VAR,
+        "request_id": VAR,
+    },
+}
+
+
+class SegmentMeta(msgspec.Struct, frozen=True, array_like=True):
+    rows: int
+    min_ts: int
+    max_ts: int
+    level: int
+    created_us: int
+
+
+_meta_encoder = msgspec.msgpack.Encoder()
+_meta_decoder = msgspec.msgpack.Decoder(SegmentMeta)
+
+
+def _segment_key(prefix: bytes, table: str, number: int) -> bytes:
+    return prefix + table.encode() + b"\x00" + number.to_bytes(8, "big")
+
+
+def _meta_key(prefix: bytes, table: str, number: int) -> bytes:
+    return b"seg\x00" + _segment_key(prefix, table, number)
+
+
+def _counter_key(prefix: bytes, table: str) -> bytes:
+    return b"segseq\x00" + prefix + table.encode()
+
+
+def write_segment(
+    txn: lmdb.Transaction,
+    store: Store,
+    prefix: bytes,
+    table: str,
+    columns: Mapping[str, bytes],
+    meta: SegmentMeta,
+) -> int:
+    """Store a new segment and return its number. `columns` holds encoded values."""
+    ckey = _counter_key(prefix, table)
+    raw = txn.get(ckey, db=store.meta)
+    number = int.from_bytes(raw, "big") if raw else 1
+    txn.put(ckey, (number + 1).to_bytes(8, "big"), db=store.meta)
+    base = _segment_key(prefix, table, number)
+    for name, value in columns.items():
+        txn.put(base + name.encode(), value, db=store.columns)
+    txn.put(_meta_key(prefix, table, number), _meta_encoder.encode(meta), db=store.meta)
+    return number
+
+
+def list_segments(
+    txn: lmdb.Transaction, store: Store, prefix: bytes, table: str
+) -> list[tuple[int, SegmentMeta]]:
+    start = _meta_key(prefix, table, 0)
+    head = start[:-8]
+    out = []
+    with txn.cursor(db=store.meta) as cur:
+        if not cur.set_range(start):
+            return out
+        for key, value in cur:
+            if not key.startswith(head):
+                break
+            out.append((int.from_bytes(key[-8:], "big"), _meta_decoder.decode(value)))
+    return out
+
+
+def segment_exists(txn: lmdb.Transaction, store: Store, prefix: bytes, table: str, number: int) -> bool:
+    return txn.get(_meta_key(prefix, table, number), db=store.meta) is not None
+
+
+def read_columns(
+    txn: lmdb.Transaction,
+    store: Store,
+    prefix: bytes,
+    table: str,
+    number: int,
+    names: Iterable[str],
+) -> dict[str, np.ndarray | VarColumn]:
+    schema = SCHEMAS[table]
+    base = _segment_key(prefix, table, number)
+    out: dict[str, np.ndarray | VarColumn] = {}
+    for name in names:
+        raw = txn.get(base + name.encode(), db=store.columns)
+        if raw is None:
+            raise KeyError(f"segment {number} of {table} lacks column {name}")
+        kind = schema[name]
+        out[name] = decode_var(raw) if kind == VAR else decode_fixed(raw, kind)
+    return out
+
+
+def delete_segment(txn: lmdb.Transaction, store: Store, prefix: bytes, table: str, number: int) -> None:
+    base = _segment_key(prefix, table, number)
+    for name in SCHEMAS[table]:
+        txn.delete(base + name.encode(), db=store.columns)
+    txn.delete(_meta_key(prefix, table, number), db=store.meta)

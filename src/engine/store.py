@@ -1,0 +1,89 @@
+"""The LMDB environment: one per data directory, with a named database per kind of record."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lmdb
+
+from .config import EngineConfig
+from .errors import StorageError, StorageFull
+
+# Every named database the engine uses. Keys are byte strings built by the owning module.
+DATABASES = (
+    b"catalog",  # workspaces and key hashes
+    b"meta",  # counters and segment metadata
+    b"columns",  # one value per column per segment
+    b"dict",  # string interning, both directions
+    b"profiles",  # user traits
+    b"dedup",  # insert_id -> first receive time
+    b"usage",  # monthly counters
+)
+
+
+class Store:
+    """Owns the LMDB environment and its named databases. Safe to open from several processes."""
+
+    def __init__(self, path: str | os.PathLike[str], config: EngineConfig) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        relaxed = config.durability == "relaxed"
+        self.env = lmdb.open(
+            str(self.path),
+            map_size=config.max_size_bytes,
+            max_dbs=len(DATABASES) + 4,
+            subdir=True,
+            sync=not relaxed,
+            metasync=not relaxed,
+            writemap=False,
+            map_async=False,
+            max_readers=512,
+            readahead=False,
+        )
+        self.dbs = {name.decode(): self.env.open_db(name) for name in DATABASES}
+        self.catalog = self.dbs["catalog"]
+        self.meta = self.dbs["meta"]
+        self.columns = self.dbs["columns"]
+        self.dict = self.dbs["dict"]
+        self.profiles = self.dbs["profiles"]
+        self.dedup = self.dbs["dedup"]
+        self.usage = self.dbs["usage"]
+
+    @contextmanager
+    def read(self) -> Iterator[lmdb.Transaction]:
+        with translate_errors(), self.env.begin(write=False, buffers=False) as txn:
+            yield txn
+
+    def begin_write(self) -> lmdb.Transaction:
+        """A write transaction. Only the writer thread of a process may call this."""
+        with translate_errors():
+            return self.env.begin(write=True)
+
+    def sync(self) -> None:
+        self.env.sync(True)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except lmdb.MapFullError as exc:
+        raise StorageFull("The store reached its configured size limit.") from exc
+    except lmdb.Error as exc:
+        if _is_disk_full(exc):
+            raise StorageFull("The disk holding the store is full.") from exc
+        raise StorageError(f"Storage failure: {type(exc).__name__}") from exc
+
+
+def _is_disk_full(exc: lmdb.Error) -> bool:
+    text = str(exc)
+    return "No space left" in text or f"errno {errno.ENOSPC}" in text or isinstance(
+        exc, lmdb.DiskError
+    )

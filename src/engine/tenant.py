@@ -1,0 +1,20 @@
+"""A tenant is one environment of one workspace: the unit whose data never meets another's."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Environment = Literal["live", "test"]
+_ENV_BYTE = {"live": b"L", "test": b"T"}
+
+
+class Tenant(msgspec.Struct, frozen=True):
+    workspace_id: str
+    environment: Environment
+
+    @property
+    def prefix(self) -> bytes:
+        """Leading bytes of every key that belongs to this tenant in the shared databases."""
+        return self.workspace_id.encode() + b"\x00" + _ENV_BYTE[self.environment] + b"\x00"

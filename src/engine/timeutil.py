@@ -1,0 +1,36 @@
+"""Timestamps are int64 microseconds since the Unix epoch, UTC, everywhere inside the engine."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def to_us(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - EPOCH) // ONE_US
+
+
+def from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=int(us))
+
+
+def iso(us: int) -> str:
+    return from_us(us).isoformat().replace("+00:00", "Z")
+
+
+def month_of(us: int) -> str:
+    return from_us(us).strftime("%Y-%m")
+
+
+def month_start_us(us: int) -> int:
+    d = from_us(us)
+    return to_us(datetime(d.year, d.month, 1, tzinfo=UTC))
