@@ -59,7 +59,9 @@ def plan(
 class ReplaceSegments:
     """The writer's half of a merge: delete the sources, store the merged segment."""
 
-    def __init__(self, prefix: bytes, table: str, sources: list[int], columns: dict, meta: SegmentMeta):
+    def __init__(
+        self, prefix: bytes, table: str, sources: list[int], columns: dict, meta: SegmentMeta
+    ):
         self.prefix, self.table, self.sources = prefix, table, sources
         self.columns, self.meta = columns, meta
 
@@ -72,7 +74,9 @@ class ReplaceSegments:
         return write_segment(txn, store, self.prefix, self.table, self.columns, self.meta)
 
 
-def merge_step(store: Store, writer: Writer, prefix: bytes, table: str, config: CompactionConfig) -> bool:
+def merge_step(
+    store: Store, writer: Writer, prefix: bytes, table: str, config: CompactionConfig
+) -> bool:
     """Run one merge step if one is due. Returns whether anything was merged."""
     schema = SCHEMAS[table]
     with store.read() as txn:

@@ -89,7 +89,9 @@ class Interner:
         self._next.clear()
 
 
-def lookup(txn: lmdb.Transaction, store: Store, prefix: bytes, kind: bytes, value: str) -> int | None:
+def lookup(
+    txn: lmdb.Transaction, store: Store, prefix: bytes, kind: bytes, value: str
+) -> int | None:
     raw = txn.get(_forward_key(prefix, kind, value), db=store.dict)
     return None if raw is None else int.from_bytes(raw, "little")
 

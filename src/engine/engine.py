@@ -42,7 +42,10 @@ class Engine:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -92,7 +95,9 @@ class Engine:
             rows = _events.prepare_batch(events, received, self.config)
         else:
             rows = [_events.prepare(e, received, self.config) for e in events]
-        op = _events.IngestEvents(tenant, rows, received, self.config.dedup_window_seconds * 1_000_000)
+        op = _events.IngestEvents(
+            tenant, rows, received, self.config.dedup_window_seconds * 1_000_000
+        )
         return self.writer.submit(op)
 
     def track(self, tenant: Tenant, event: _events.EventIn) -> _events.IngestResult:

@@ -21,7 +21,15 @@ class EventIn(msgspec.Struct, kw_only=True):
     user_id: Name
     event: Name
     timestamp: datetime | None = None
-    properties: msgspec.Raw = msgspec.Raw()
+    properties: Annotated[
+        msgspec.Raw,
+        msgspec.Meta(
+            extra_json_schema={
+                "type": "object",
+                "description": "JSON object, at most 32 KB encoded",
+            }
+        ),
+    ] = msgspec.field(default_factory=msgspec.Raw)
     insert_id: Name | None = None
     sent_at: datetime | None = None
     request_id: Name | None = None
@@ -137,7 +145,10 @@ class IngestEvents:
             if insert_id:
                 key = b"d" + prefix + insert_id
                 seen = txn.get(key, db=dedup_db)
-                if seen is not None and received - int.from_bytes(seen, "little") < self.dedup_window_us:
+                if (
+                    seen is not None
+                    and received - int.from_bytes(seen, "little") < self.dedup_window_us
+                ):
                     continue
                 txn.put(key, received_bytes, db=dedup_db)
             c_ts.append(ts)

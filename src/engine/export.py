@@ -8,6 +8,7 @@ segments that overlap it, so memory stays bounded by a window, not by the whole 
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 
 import msgspec
@@ -45,7 +46,7 @@ def _windows(store: Store, tenant: Tenant, from_us: int, to_us: int, window_rows
         return []
     cuts = [int(v) for v in ts[window_rows::window_rows]]
     bounds = [from_us, *sorted(set(cuts)), to_us]
-    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if a < b]
 
 
 def _window_rows(store: Store, tenant: Tenant, start: int, end: int, names: dict[tuple, str]):
@@ -101,11 +102,17 @@ def parquet(store: Store, tenant: Tenant, from_us: int, to_us: int) -> bytes:
         frames.append(
             pl.DataFrame(
                 {
-                    "user_id": [names.get((dictionary.USER, int(cols["user"][i])), "") for i in take],
-                    "event": [names.get((dictionary.EVENT, int(cols["event"][i])), "") for i in take],
+                    "user_id": [
+                        names.get((dictionary.USER, int(cols["user"][i])), "") for i in take
+                    ],
+                    "event": [
+                        names.get((dictionary.EVENT, int(cols["event"][i])), "") for i in take
+                    ],
                     "timestamp": pl.Series(cols["ts"][order]).cast(pl.Datetime("us", "UTC")),
                     "properties": [v or "{}" for v in strings("props")],
-                    "received_at": pl.Series(cols["received"][order]).cast(pl.Datetime("us", "UTC")),
+                    "received_at": pl.Series(cols["received"][order]).cast(
+                        pl.Datetime("us", "UTC")
+                    ),
                     "insert_id": strings("insert_id"),
                     "request_id": strings("request_id"),
                 },

@@ -49,7 +49,7 @@ def validate(request: IdentifyIn, config: EngineConfig) -> None:
         value = getattr(request, name)
         for key in value:
             if not 1 <= len(key) <= 200:
-                raise InvalidInput(f"Trait names are 1 to 200 characters.", field=f"{name}.{key}")
+                raise InvalidInput("Trait names are 1 to 200 characters.", field=f"{name}.{key}")
         if len(codec.encode(value)) > config.max_properties_bytes:
             raise InvalidInput(
                 f"'{name}' exceeds {config.max_properties_bytes} bytes encoded.", field=name

@@ -89,7 +89,9 @@ def list_segments(
     return out
 
 
-def segment_exists(txn: lmdb.Transaction, store: Store, prefix: bytes, table: str, number: int) -> bool:
+def segment_exists(
+    txn: lmdb.Transaction, store: Store, prefix: bytes, table: str, number: int
+) -> bool:
     return txn.get(_meta_key(prefix, table, number), db=store.meta) is not None
 
 
@@ -113,7 +115,9 @@ def read_columns(
     return out
 
 
-def delete_segment(txn: lmdb.Transaction, store: Store, prefix: bytes, table: str, number: int) -> None:
+def delete_segment(
+    txn: lmdb.Transaction, store: Store, prefix: bytes, table: str, number: int
+) -> None:
     base = _segment_key(prefix, table, number)
     for name in SCHEMAS[table]:
         txn.delete(base + name.encode(), db=store.columns)

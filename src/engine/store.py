@@ -84,6 +84,8 @@ def translate_errors() -> Iterator[None]:
 
 def _is_disk_full(exc: lmdb.Error) -> bool:
     text = str(exc)
-    return "No space left" in text or f"errno {errno.ENOSPC}" in text or isinstance(
-        exc, lmdb.DiskError
+    return (
+        "No space left" in text
+        or f"errno {errno.ENOSPC}" in text
+        or isinstance(exc, lmdb.DiskError)
     )

@@ -7,6 +7,7 @@ LMDB serialises the writers of several processes, so `--workers N` shares one st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -69,7 +70,9 @@ class WriteContext:
                 continue
             schema = SCHEMAS[table]
             encoded = {
-                name: encode_var(values) if schema[name] == VAR else encode_fixed(values, schema[name])
+                name: encode_var(values)
+                if schema[name] == VAR
+                else encode_fixed(values, schema[name])
                 for name, values in cols.items()
             }
             meta = SegmentMeta(len(ts), min(ts), max(ts), 0, self.now_us)
@@ -175,12 +178,9 @@ class Writer:
                 ctx.flush()
                 txn.commit()
         except BaseException:
-            try:
+            with contextlib.suppress(lmdb.Error):
                 txn.abort()
-            except lmdb.Error:
-                pass
             self._interner.aborted()
             raise
         self._interner.committed()
         return results, ctx.written
-

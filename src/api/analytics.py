@@ -1,0 +1,128 @@
+"""Analytics API endpoints: event ingestion, identify, usage and export."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from engine import events, profiles
+from engine.errors import InvalidInput
+from engine.timeutil import now_us, to_us
+
+from .auth import authenticate
+from .body import read_body
+from .state import state_of
+
+_encoder = msgspec.json.Encoder()
+_FAR_FUTURE_US = 2**62
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
+
+
+async def post_event(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine, public_ok=True)
+    body = await read_body(request, st.config.max_body_bytes)
+    event = events.decode_event(body)
+    result = await asyncio.wrap_future(st.engine.submit_events(key.tenant, [event]))
+    return _json(result)
+
+
+async def post_batch(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine, public_ok=True)
+    body = await read_body(request, st.config.max_body_bytes)
+    batch = events.decode_batch(body, st.engine.config)
+    result = await asyncio.wrap_future(st.engine.submit_events(key.tenant, batch, batch=True))
+    return _json(result)
+
+
+async def post_identify(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine, public_ok=True)
+    body = await read_body(request, st.config.max_body_bytes)
+    identify = profiles.decode_identify(body)
+    result = await asyncio.wrap_future(st.engine.submit_identify(key.tenant, identify))
+    return _json(result)
+
+
+async def get_usage(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    return _json(st.engine.usage(key.workspace_id))
+
+
+def _instant(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
+    except ValueError:
+        raise InvalidInput(f"'{name}' must be an ISO 8601 date or date-time.", field=name) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return to_us(value)
+
+
+async def get_export(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    start = _instant(request, "from", 0)
+    end = _instant(request, "to", _FAR_FUTURE_US)
+    if start > end:
+        raise InvalidInput("'from' must not be after 'to'.", field="from")
+    fmt = request.query_params.get("format", "ndjson")
+    if fmt == "parquet":
+        data = await asyncio.to_thread(st.engine.export_parquet, key.tenant, start, end)
+        return Response(
+            data,
+            media_type="application/vnd.apache.parquet",
+            headers={"content-disposition": 'attachment; filename="events.parquet"'},
+        )
+    if fmt != "ndjson":
+        raise InvalidInput("'format' must be 'ndjson' or 'parquet'.", field="format")
+    return StreamingResponse(
+        st.engine.export_ndjson(key.tenant, start, end), media_type="application/x-ndjson"
+    )
+
+
+async def post_discard_event(request: Request) -> Response:
+    """Baseline for benchmarks: the same work as POST /v1/events except storing."""
+    st = state_of(request)
+    key = authenticate(request, st.engine, public_ok=True)
+    body = await read_body(request, st.config.max_body_bytes)
+    event = events.decode_event(body)
+    events.prepare(event, now_us(), st.engine.config)
+    del key
+    return _json(events.IngestResult(accepted=1, stored=0, deduplicated=0))
+
+
+async def post_discard_batch(request: Request) -> Response:
+    st = state_of(request)
+    authenticate(request, st.engine, public_ok=True)
+    body = await read_body(request, st.config.max_body_bytes)
+    batch = events.decode_batch(body, st.engine.config)
+    events.prepare_batch(batch, now_us(), st.engine.config)
+    return _json(events.IngestResult(accepted=len(batch), stored=0, deduplicated=0))
+
+
+routes = [
+    Route("/v1/events", post_event, methods=["POST"]),
+    Route("/v1/events/batch", post_batch, methods=["POST"]),
+    Route("/v1/identify", post_identify, methods=["POST"]),
+    Route("/v1/usage", get_usage, methods=["GET"]),
+    Route("/v1/export", get_export, methods=["GET"]),
+]
+
+benchmark_routes = [
+    Route("/v1/_baseline/events", post_discard_event, methods=["POST"]),
+    Route("/v1/_baseline/events/batch", post_discard_batch, methods=["POST"]),
+]

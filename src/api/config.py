@@ -1,0 +1,74 @@
+"""Server configuration: one TOML file plus SIGNALPOST_* environment variables, all optional."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from engine.config import EngineConfig
+
+
+class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    data_dir: str = "./signalpost-data"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_body_bytes: int = 1024 * 1024
+    # Decode-and-discard endpoints used as the same-run baseline of the benchmarks.
+    benchmark_endpoints: bool = False
+    log_level: str = "warning"
+    engine: EngineConfig = EngineConfig()
+
+
+class ConfigError(Exception):
+    pass
+
+
+# Environment variable -> (table, key, type)
+_ENV: dict[str, tuple[str | None, str, type]] = {
+    "SIGNALPOST_DATA": (None, "data_dir", str),
+    "SIGNALPOST_HOST": (None, "host", str),
+    "SIGNALPOST_PORT": (None, "port", int),
+    "SIGNALPOST_WORKERS": (None, "workers", int),
+    "SIGNALPOST_BENCHMARK_ENDPOINTS": (None, "benchmark_endpoints", bool),
+    "SIGNALPOST_LOG_LEVEL": (None, "log_level", str),
+    "SIGNALPOST_DURABILITY": ("engine", "durability", str),
+    "SIGNALPOST_MAX_SIZE_BYTES": ("engine", "max_size_bytes", int),
+}
+
+
+def _parse(value: str, kind: type) -> Any:
+    if kind is bool:
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return kind(value)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> ServerConfig:
+    """Read the TOML file (top-level keys plus an [engine] table), then apply the environment."""
+    env = dict(os.environ) if env is None else env
+    path = path or env.get("SIGNALPOST_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for name, (table, key, kind) in _ENV.items():
+        if name in env and env[name] != "":
+            try:
+                value = _parse(env[name], kind)
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}") from exc
+            target = data.setdefault(table, {}) if table else data
+            target[key] = value
+    try:
+        return msgspec.convert(data, ServerConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc

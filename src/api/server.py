@@ -1,0 +1,18 @@
+"""Entry point for granian worker processes: the app built from the environment's config."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+
+from .app import create_app
+from .config import load_config
+
+
+def app_from_env() -> Starlette:
+    config = load_config()
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    return create_app(config)
