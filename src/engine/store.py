@@ -44,6 +44,8 @@ class Store:
             max_readers=512,
             readahead=False,
         )
+        # Reader slots left by a killed process would pin old pages forever; free them.
+        self.env.reader_check()
         self.dbs = {name.decode(): self.env.open_db(name) for name in DATABASES}
         self.catalog = self.dbs["catalog"]
         self.meta = self.dbs["meta"]
