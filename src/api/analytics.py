@@ -31,7 +31,7 @@ async def post_event(request: Request) -> Response:
     key = authenticate(request, st.engine, public_ok=True)
     body = await read_body(request, st.config.max_body_bytes)
     event = events.decode_event(body)
-    result = await asyncio.wrap_future(st.engine.submit_events(key.tenant, [event]))
+    result = await st.engine.ingest(key.tenant, [event])
     return _json(result)
 
 
@@ -40,7 +40,7 @@ async def post_batch(request: Request) -> Response:
     key = authenticate(request, st.engine, public_ok=True)
     body = await read_body(request, st.config.max_body_bytes)
     batch = events.decode_batch(body, st.engine.config)
-    result = await asyncio.wrap_future(st.engine.submit_events(key.tenant, batch, batch=True))
+    result = await st.engine.ingest(key.tenant, batch, batch=True)
     return _json(result)
 
 
@@ -49,7 +49,7 @@ async def post_identify(request: Request) -> Response:
     key = authenticate(request, st.engine, public_ok=True)
     body = await read_body(request, st.config.max_body_bytes)
     identify = profiles.decode_identify(body)
-    result = await asyncio.wrap_future(st.engine.submit_identify(key.tenant, identify))
+    result = await st.engine.identify_async(key.tenant, identify)
     return _json(result)
 
 

@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops, TaskImpl
 
     print(
         f"Signalpost listening on http://{config.host}:{config.port} ({config.workers} worker(s))"
@@ -77,6 +77,8 @@ def _serve(args: argparse.Namespace) -> int:
         interface=Interfaces.ASGI,
         log_level=config.log_level,  # type: ignore[arg-type]
         backlog=2048,
+        loop=Loops(os.environ.get("SIGNALPOST_LOOP", "auto")),
+        task_impl=TaskImpl(os.environ.get("SIGNALPOST_TASK_IMPL", "asyncio")),
     ).serve()
     return 0
 

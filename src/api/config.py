@@ -38,6 +38,7 @@ _ENV: dict[str, tuple[str | None, str, type]] = {
     "SIGNALPOST_LOG_LEVEL": (None, "log_level", str),
     "SIGNALPOST_DURABILITY": ("engine", "durability", str),
     "SIGNALPOST_MAX_SIZE_BYTES": ("engine", "max_size_bytes", int),
+    "SIGNALPOST_GROUP_WAIT_US": ("engine", "group_wait_us", int),
 }
 
 

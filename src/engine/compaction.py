@@ -9,8 +9,10 @@ waits at most for that swap, never for the copy.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -104,14 +106,23 @@ def merge_step(
 
 
 class Compactor:
-    """Background thread that merges the segments of tables the writer just wrote to."""
+    """Background thread that merges the segments of tables the writer just wrote to.
 
-    def __init__(self, store: Store, writer: Writer, config: CompactionConfig) -> None:
+    Notifications are gathered for `interval` seconds so that a burst of commits costs one
+    planning pass. With several processes on one store, an advisory file lock lets one of them
+    compact at a time, so no two processes copy the same segments for nothing.
+    """
+
+    def __init__(
+        self, store: Store, writer: Writer, config: CompactionConfig, interval: float = 0.2
+    ) -> None:
         self._store, self._writer, self._config = store, writer, config
+        self._interval = interval
         self._pending: set[tuple[bytes, str]] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
+        self._lock_path = store.path / "compaction.lock"
         self._thread = threading.Thread(target=self._run, name="signalpost-compactor", daemon=True)
         self._thread.start()
 
@@ -129,13 +140,26 @@ class Compactor:
         while not self._stopping:
             self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
+            time.sleep(self._interval)
             with self._lock:
                 pending, self._pending = self._pending, set()
-            for prefix, table in pending:
+            with open(self._lock_path, "a+b") as lock_file:
                 try:
-                    while not self._stopping and merge_step(
-                        self._store, self._writer, prefix, table, self._config
-                    ):
-                        pass
-                except Exception:
-                    log.exception("compaction step failed; it will be retried on the next write")
+                    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    # Another process is compacting; try these tables again later.
+                    self.notify(pending)
+                    continue
+                self._compact(pending)
+
+    def _compact(self, pending: set[tuple[bytes, str]]) -> None:
+        for prefix, table in pending:
+            try:
+                while not self._stopping and merge_step(
+                    self._store, self._writer, prefix, table, self._config
+                ):
+                    pass
+            except Exception:
+                log.exception("compaction step failed; it will be retried on the next write")

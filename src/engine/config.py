@@ -29,6 +29,9 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     durability: Durability = "durable"
     # How many waiting operations one group commit may take at most.
     max_group_ops: int = 4096
+    # When the previous group commit held more than one operation, wait this long before the
+    # next one so that it gathers more: fewer fsyncs per request under load, no cost when idle.
+    group_wait_us: int = 300
     # insert_id repeats within this window are acknowledged but stored once.
     dedup_window_seconds: int = 7 * 24 * 3600
     # Events further in the future than this are refused.

@@ -29,7 +29,10 @@ class Engine:
         self.store = Store(path, self.config)
         self._compactor: Compactor | None = None
         self.writer = Writer(
-            self.store, max_group_ops=self.config.max_group_ops, on_commit=self._on_commit
+            self.store,
+            max_group_ops=self.config.max_group_ops,
+            group_wait_us=self.config.group_wait_us,
+            on_commit=self._on_commit,
         )
         if self.config.compaction.enabled:
             self._compactor = Compactor(self.store, self.writer, self.config.compaction)
@@ -82,23 +85,31 @@ class Engine:
 
     # -- behavioural events --------------------------------------------------------------
 
-    def submit_events(
-        self, tenant: Tenant, events: list[_events.EventIn], *, batch: bool = False
-    ) -> Future[_events.IngestResult]:
-        """Validate and queue events for the next group commit. The future resolves once durable.
-
-        Validation happens here, before anything is queued: a bad event raises InvalidInput and
-        nothing of its batch is stored.
-        """
+    def _ingest_op(
+        self, tenant: Tenant, events: list[_events.EventIn], batch: bool
+    ) -> _events.IngestEvents:
+        # Validation happens before anything is queued: a bad event raises InvalidInput and
+        # nothing of its batch is stored.
         received = now_us()
         if batch:
             rows = _events.prepare_batch(events, received, self.config)
         else:
             rows = [_events.prepare(e, received, self.config) for e in events]
-        op = _events.IngestEvents(
+        return _events.IngestEvents(
             tenant, rows, received, self.config.dedup_window_seconds * 1_000_000
         )
-        return self.writer.submit(op)
+
+    def submit_events(
+        self, tenant: Tenant, events: list[_events.EventIn], *, batch: bool = False
+    ) -> Future[_events.IngestResult]:
+        """Validate and queue events for the next group commit. The future resolves once durable."""
+        return self.writer.submit(self._ingest_op(tenant, events, batch))
+
+    async def ingest(
+        self, tenant: Tenant, events: list[_events.EventIn], *, batch: bool = False
+    ) -> _events.IngestResult:
+        """`submit_events` for asyncio callers: returns once the events are durable."""
+        return await self.writer.submit_async(self._ingest_op(tenant, events, batch))
 
     def track(self, tenant: Tenant, event: _events.EventIn) -> _events.IngestResult:
         return self.submit_events(tenant, [event]).result()
@@ -114,6 +125,12 @@ class Engine:
     ) -> Future[_profiles.IdentifyResult]:
         _profiles.validate(request, self.config)
         return self.writer.submit(_profiles.MergeTraits(tenant, request))
+
+    async def identify_async(
+        self, tenant: Tenant, request: _profiles.IdentifyIn
+    ) -> _profiles.IdentifyResult:
+        _profiles.validate(request, self.config)
+        return await self.writer.submit_async(_profiles.MergeTraits(tenant, request))
 
     def identify(self, tenant: Tenant, request: _profiles.IdentifyIn) -> _profiles.IdentifyResult:
         return self.submit_identify(tenant, request).result()
