@@ -51,7 +51,7 @@ def encode_var(values: Sequence[bytes]) -> bytes:
     n = len(values)
     offsets = np.zeros(n + 1, dtype="<u4")
     if n:
-        np.cumsum([len(v) for v in values], out=offsets[1:])
+        np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=n), out=offsets[1:])
     return np.uint32(n).tobytes() + offsets.tobytes() + b"".join(values)
 
 

@@ -14,9 +14,9 @@ class CompactionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # level up. Fan-out 16 keeps the write amplification near log16(rows per segment).
     fanout: int = 16
     # A segment at or above this many rows is final and never merged again.
-    target_rows: int = 1 << 20
+    target_rows: int = 1 << 18
     # Upper bound of rows one merge step may copy, so that a step stays short.
-    max_step_rows: int = 1 << 20
+    max_step_rows: int = 1 << 18
     enabled: bool = True
 
 

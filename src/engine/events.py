@@ -133,15 +133,38 @@ class IngestEvents:
         self.dedup_window_us = dedup_window_us
 
     def apply(self, ctx: WriteContext) -> IngestResult:
+        # Column-at-a-time: transpose once, intern each distinct string once, extend the
+        # builders with C-level calls. Only rows carrying an insert_id take a per-row path.
         prefix = self.tenant.prefix
-        cols = ctx.columns(prefix, "events")
-        c_ts, c_recv, c_user, c_event = cols["ts"], cols["received"], cols["user"], cols["event"]
-        c_props, c_insert, c_request = cols["props"], cols["insert_id"], cols["request_id"]
-        txn, interner, dedup_db = ctx.txn, ctx.interner, ctx.store.dedup
+        rows = self.rows
+        if any(row[4] for row in rows):
+            rows = self._first_sightings(ctx, rows)
+        stored = len(rows)
+        if stored:
+            ts, users, names, props, inserts, requests = zip(*rows, strict=True)
+            txn, interner = ctx.txn, ctx.interner
+            cols = ctx.columns(prefix, "events")
+            user_ids = {u: interner.intern(txn, prefix, dictionary.USER, u) for u in set(users)}
+            event_ids = {e: interner.intern(txn, prefix, dictionary.EVENT, e) for e in set(names)}
+            cols["ts"].extend(ts)
+            cols["received"].extend([self.received_us] * stored)
+            cols["user"].extend(map(user_ids.__getitem__, users))
+            cols["event"].extend(map(event_ids.__getitem__, names))
+            cols["props"].extend(props)
+            cols["insert_id"].extend(inserts)
+            cols["request_id"].extend(requests)
+            ctx.count(usage_key(prefix, month_of(self.received_us)), stored)
+        n = len(self.rows)
+        return IngestResult(accepted=n, stored=stored, deduplicated=n - stored)
+
+    def _first_sightings(self, ctx: WriteContext, rows: list[Row]) -> list[Row]:
+        """Drop rows whose insert_id was seen within the window; remember the others."""
+        txn, dedup_db, prefix = ctx.txn, ctx.store.dedup, self.tenant.prefix
         received = self.received_us
         received_bytes = received.to_bytes(8, "little")
-        stored = 0
-        for ts, user_id, event, props, insert_id, request_id in self.rows:
+        kept = []
+        for row in rows:
+            insert_id = row[4]
             if insert_id:
                 key = b"d" + prefix + insert_id
                 seen = txn.get(key, db=dedup_db)
@@ -151,15 +174,5 @@ class IngestEvents:
                 ):
                     continue
                 txn.put(key, received_bytes, db=dedup_db)
-            c_ts.append(ts)
-            c_recv.append(received)
-            c_user.append(interner.intern(txn, prefix, dictionary.USER, user_id))
-            c_event.append(interner.intern(txn, prefix, dictionary.EVENT, event))
-            c_props.append(props)
-            c_insert.append(insert_id)
-            c_request.append(request_id)
-            stored += 1
-        if stored:
-            ctx.count(usage_key(prefix, month_of(received)), stored)
-        n = len(self.rows)
-        return IngestResult(accepted=n, stored=stored, deduplicated=n - stored)
+            kept.append(row)
+        return kept
