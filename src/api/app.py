@@ -9,13 +9,14 @@ from starlette.applications import Starlette
 
 from engine import Engine
 
-from . import analytics, system
+from . import analytics, ingest_path, system
 from .config import ServerConfig
 from .errors import EXCEPTION_HANDLERS
+from .ingest_path import IngestionApp
 from .state import AppState
 
 
-def create_app(config: ServerConfig | None = None, engine: Engine | None = None) -> Starlette:
+def create_app(config: ServerConfig | None = None, engine: Engine | None = None) -> IngestionApp:
     """With an engine, the app uses it and leaves closing it to the caller. Without one, the app
     opens the engine on `config.data_dir` at startup and closes it at shutdown."""
     config = config or ServerConfig()
@@ -39,4 +40,7 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     if engine is not None:
         app.state.signalpost = AppState(engine, config)
-    return app
+    handlers = dict(ingest_path.HANDLERS)
+    if config.benchmark_endpoints:
+        handlers.update(ingest_path.BASELINE_HANDLERS)
+    return IngestionApp(app, handlers)

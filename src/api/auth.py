@@ -10,8 +10,7 @@ from engine.errors import Forbidden, InvalidApiKey
 from engine.workspaces import KeyInfo
 
 
-def authenticate(request: Request, engine: Engine, *, public_ok: bool = False) -> KeyInfo:
-    header = request.headers.get("authorization")
+def authenticate_header(header: str | None, engine: Engine, *, public_ok: bool = False) -> KeyInfo:
     if not header:
         raise InvalidApiKey("Missing API key: send 'Authorization: Bearer <key>'.")
     scheme, _, token = header.partition(" ")
@@ -21,3 +20,7 @@ def authenticate(request: Request, engine: Engine, *, public_ok: bool = False) -
     if info.public and not public_ok:
         raise Forbidden("Public keys may only send events; use a secret key for this endpoint.")
     return info
+
+
+def authenticate(request: Request, engine: Engine, *, public_ok: bool = False) -> KeyInfo:
+    return authenticate_header(request.headers.get("authorization"), engine, public_ok=public_ok)

@@ -43,9 +43,26 @@ class ErrorBody(msgspec.Struct):
 _encoder = msgspec.json.Encoder()
 
 
+def error_body(status: int, code: str, message: str, field: str | None = None) -> bytes:
+    return _encoder.encode(ErrorBody(ErrorDetail(code, message, f"{DOCS_BASE}#{code}", field)))
+
+
+def render(exc: BaseException, method: str, path: str, request_id: str = "-") -> tuple[int, bytes]:
+    """Status and body for any exception: the only place errors become HTTP."""
+    if isinstance(exc, errors.SignalpostError):
+        status = status_of(exc)
+        if status >= 500:
+            log.error("request %s %s failed: %s", method, path, exc.message)
+        return status, error_body(status, exc.code, exc.message, exc.field)
+    if isinstance(exc, HTTPException):
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return exc.status_code, error_body(exc.status_code, code, str(exc.detail))
+    log.error("internal error on %s %s (request %s)", method, path, request_id, exc_info=exc)
+    return 500, error_body(500, "internal_error", "Internal error. Retry with exponential backoff.")
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    body = ErrorBody(ErrorDetail(code, message, f"{DOCS_BASE}#{code}", field))
-    return Response(_encoder.encode(body), status_code=status, media_type="application/json")
+    return Response(error_body(status, code, message, field), status, media_type="application/json")
 
 
 def status_of(exc: errors.SignalpostError) -> int:
@@ -55,30 +72,15 @@ def status_of(exc: errors.SignalpostError) -> int:
     return 500
 
 
-async def handle_engine_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.SignalpostError)
-    status = status_of(exc)
-    if status >= 500:
-        log.error("request %s failed: %s", request.url.path, exc.message)
-    return error_response(status, exc.code, exc.message, exc.field)
-
-
-async def handle_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
-
-
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    request_id = request.headers.get("x-request-id", "-")
-    log.exception(
-        "internal error on %s %s (request %s)", request.method, request.url.path, request_id
+async def handle_error(request: Request, exc: Exception) -> Response:
+    status, body = render(
+        exc, request.method, request.url.path, request.headers.get("x-request-id", "-")
     )
-    return error_response(500, "internal_error", "Internal error. Retry with exponential backoff.")
+    return Response(body, status, media_type="application/json")
 
 
 EXCEPTION_HANDLERS = {
-    errors.SignalpostError: handle_engine_error,
-    HTTPException: handle_http_error,
-    Exception: handle_unexpected,
+    errors.SignalpostError: handle_error,
+    HTTPException: handle_error,
+    Exception: handle_error,
 }

@@ -1,0 +1,136 @@
+"""The ingestion hot path as plain ASGI: POST /v1/events and POST /v1/events/batch.
+
+These two endpoints carry nearly all of the traffic. Served through Starlette's request objects
+and middleware they cost about a third more CPU per request (measured in benchmarks/README.md),
+so the outermost ASGI callable answers them directly and hands every other request to the
+Starlette app. Errors still go through `errors.render`, the one place that shapes error bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+
+from engine import events
+from engine.errors import InvalidInput, PayloadTooLarge
+from engine.timeutil import now_us
+from engine.workspaces import KeyInfo
+
+from .auth import authenticate_header
+from .errors import render
+from .state import AppState
+
+_encoder = msgspec.json.Encoder()
+Handler = Callable[[AppState, KeyInfo, bytes], Awaitable[bytes]]
+
+
+async def _event(st: AppState, key: KeyInfo, body: bytes) -> bytes:
+    event = events.decode_event(body)
+    return _encoder.encode(await st.engine.ingest(key.tenant, [event]))
+
+
+async def _batch(st: AppState, key: KeyInfo, body: bytes) -> bytes:
+    batch = events.decode_batch(body, st.engine.config)
+    return _encoder.encode(await st.engine.ingest(key.tenant, batch, batch=True))
+
+
+async def _discard_event(st: AppState, key: KeyInfo, body: bytes) -> bytes:
+    """Benchmark baseline: all the work of POST /v1/events except storing."""
+    events.prepare(events.decode_event(body), now_us(), st.engine.config)
+    return _encoder.encode(events.IngestResult(accepted=1, stored=0, deduplicated=0))
+
+
+async def _discard_batch(st: AppState, key: KeyInfo, body: bytes) -> bytes:
+    batch = events.decode_batch(body, st.engine.config)
+    events.prepare_batch(batch, now_us(), st.engine.config)
+    return _encoder.encode(events.IngestResult(accepted=len(batch), stored=0, deduplicated=0))
+
+
+HANDLERS: dict[str, Handler] = {"/v1/events": _event, "/v1/events/batch": _batch}
+BASELINE_HANDLERS: dict[str, Handler] = {
+    "/v1/_baseline/events": _discard_event,
+    "/v1/_baseline/events/batch": _discard_batch,
+}
+
+
+def _headers(scope: dict[str, Any]) -> tuple[str | None, int | None]:
+    auth = length = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            auth = value.decode("latin-1")
+        elif name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise InvalidInput("Content-Length is not a number.") from None
+    return auth, length
+
+
+async def _read_body(receive: Callable, length: int | None, limit: int) -> bytes:
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("The client disconnected before sending the whole body.")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if not body:
+        raise InvalidInput("The request body is empty; send a JSON object.")
+    return body
+
+
+class IngestionApp:
+    """Outermost ASGI callable: the hot path here, everything else to the Starlette app."""
+
+    def __init__(self, app: Starlette, handlers: dict[str, Handler]) -> None:
+        self.app = app
+        self.handlers = handlers
+
+    # Tests and tools look at the Starlette app's routes and state through this object.
+    @property
+    def routes(self) -> list:
+        return self.app.routes
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        handler = None
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self.handlers.get(scope["path"])
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        st: AppState = self.app.state.signalpost
+        try:
+            auth, length = _headers(scope)
+            key = authenticate_header(auth, st.engine, public_ok=True)
+            body = await _read_body(receive, length, st.config.max_body_bytes)
+            status, payload = 200, await handler(st, key, body)
+        except Exception as exc:
+            status, payload = render(exc, "POST", scope["path"])
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
