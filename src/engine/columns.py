@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-FIXED_DTYPES = {"i8": np.dtype("<i8"), "u4": np.dtype("<u4")}
+FIXED_DTYPES = {"i8": np.dtype("<i8"), "u4": np.dtype("<u4"), "f4": np.dtype("<f4")}
 VAR = "var"
 
 

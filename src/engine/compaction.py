@@ -16,8 +16,9 @@ import time
 from collections.abc import Iterable
 
 import numpy as np
+from pyroaring import BitMap
 
-from .columns import VAR, VarColumn, concat_var, encode_fixed
+from .columns import VAR, VarColumn, concat_var, decode_var, encode_fixed, encode_var
 from .config import CompactionConfig
 from .segments import (
     SCHEMAS,
@@ -25,6 +26,7 @@ from .segments import (
     delete_segment,
     list_segments,
     read_columns,
+    read_tombstones,
     segment_exists,
     write_segment,
 )
@@ -36,9 +38,18 @@ log = logging.getLogger("signalpost.compaction")
 
 
 def plan(
-    segments: list[tuple[int, SegmentMeta]], config: CompactionConfig
+    segments: list[tuple[int, SegmentMeta]],
+    config: CompactionConfig,
+    tombstoned: frozenset[int] | set[int] = frozenset(),
 ) -> tuple[list[int], int] | None:
-    """Pick the sources of the next merge step and the level of its result, or None."""
+    """Pick the sources of the next merge step and the level of its result, or None.
+
+    A segment with deleted rows is rewritten on its own first, whatever its size: deletion
+    must become physical, not wait for the segment's turn in a merge.
+    """
+    for number, meta in segments:
+        if number in tombstoned:
+            return [number], meta.level
     by_level: dict[int, list[tuple[int, SegmentMeta]]] = {}
     for number, meta in segments:
         if meta.rows < config.target_rows:
@@ -62,17 +73,30 @@ class ReplaceSegments:
     """The writer's half of a merge: delete the sources, store the merged segment."""
 
     def __init__(
-        self, prefix: bytes, table: str, sources: list[int], columns: dict, meta: SegmentMeta
+        self,
+        prefix: bytes,
+        table: str,
+        sources: list[int],
+        columns: dict,
+        meta: SegmentMeta,
+        hidden: dict[int, int] | None = None,
     ):
         self.prefix, self.table, self.sources = prefix, table, sources
         self.columns, self.meta = columns, meta
+        self.hidden = hidden or {}
 
     def apply(self, ctx: WriteContext) -> int | None:
         txn, store = ctx.txn, ctx.store
         if not all(segment_exists(txn, store, self.prefix, self.table, n) for n in self.sources):
             return None
+        # Rows deleted since the step read its sources would come back: drop the step.
+        tombs = read_tombstones(txn, store, self.prefix, self.table)
+        if any(len(tombs.get(n, ())) != self.hidden.get(n, 0) for n in self.sources):
+            return None
         for number in self.sources:
             delete_segment(txn, store, self.prefix, self.table, number)
+        if self.meta.rows == 0:
+            return 0
         return write_segment(txn, store, self.prefix, self.table, self.columns, self.meta)
 
 
@@ -83,26 +107,57 @@ def merge_step(
     schema = SCHEMAS[table]
     with store.read() as txn:
         segments = list_segments(txn, store, prefix, table)
-        chosen = plan(segments, config)
+        tombs = read_tombstones(txn, store, prefix, table)
+        chosen = plan(segments, config, set(tombs))
         if chosen is None:
             return False
         sources, level = chosen
         parts = [read_columns(txn, store, prefix, table, n, schema) for n in sources]
-    metas = dict(segments)
+    keeps = [_live_rows(parts[i]["ts"], tombs.get(n)) for i, n in enumerate(sources)]
     columns: dict[str, bytes] = {}
     for name, kind in schema.items():
         if kind == VAR:
-            columns[name] = concat_var([p[name] for p in parts if isinstance(p[name], VarColumn)])
+            columns[name] = concat_var(
+                [_take_var(p[name], keep) for p, keep in zip(parts, keeps, strict=True)]
+            )
         else:
-            columns[name] = encode_fixed(np.concatenate([p[name] for p in parts]), kind)
+            columns[name] = encode_fixed(
+                np.concatenate(
+                    [
+                        p[name] if k is None else p[name][k]
+                        for p, k in zip(parts, keeps, strict=True)
+                    ]
+                ),
+                kind,
+            )
+    ts = np.concatenate(
+        [p["ts"] if k is None else p["ts"][k] for p, k in zip(parts, keeps, strict=True)]
+    )
     meta = SegmentMeta(
-        rows=sum(metas[n].rows for n in sources),
-        min_ts=min(metas[n].min_ts for n in sources),
-        max_ts=max(metas[n].max_ts for n in sources),
+        rows=len(ts),
+        min_ts=int(ts.min()) if len(ts) else 0,
+        max_ts=int(ts.max()) if len(ts) else 0,
         level=level,
         created_us=now_us(),
     )
-    return writer.run(ReplaceSegments(prefix, table, sources, columns, meta)) is not None
+    hidden = {n: len(tombs[n]) for n in sources if n in tombs}
+    op = ReplaceSegments(prefix, table, sources, columns, meta, hidden)
+    return writer.run(op) is not None
+
+
+def _live_rows(ts: np.ndarray, hidden: BitMap | None) -> np.ndarray | None:
+    """Indexes of rows that survive deletion, or None when all do."""
+    if not hidden:
+        return None
+    keep = np.ones(len(ts), dtype=bool)
+    keep[np.fromiter(hidden, dtype=np.int64, count=len(hidden))] = False
+    return np.flatnonzero(keep)
+
+
+def _take_var(column: VarColumn, keep: np.ndarray | None) -> VarColumn:
+    if keep is None:
+        return column
+    return decode_var(encode_var(column.take(keep)))
 
 
 class Compactor:

@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from .ipintel import IpConfig
+
 Durability = Literal["durable", "relaxed"]
 
 
@@ -39,3 +41,4 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_properties_bytes: int = 32 * 1024
     max_batch_events: int = 500
     compaction: CompactionConfig = CompactionConfig()
+    ip: IpConfig = IpConfig()

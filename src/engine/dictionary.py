@@ -70,6 +70,22 @@ class Interner:
         self._next[space] = ident + 1
         return ident
 
+    def forget(self, txn: lmdb.Transaction, prefix: bytes, kind: bytes, value: str) -> int | None:
+        """Remove a string from the dictionary (deletion); returns the id it had.
+
+        The id is not reused: rows still carrying it are hidden by tombstones until compaction.
+        """
+        key = _forward_key(prefix, kind, value)
+        raw = txn.get(key, db=self._store.dict)
+        if raw is None:
+            return self._pending.get((prefix, kind), {}).pop(value, None)
+        ident = int.from_bytes(raw, "little")
+        txn.delete(key, db=self._store.dict)
+        txn.delete(_reverse_key(prefix, kind, ident), db=self._store.dict)
+        self._cache.get((prefix, kind), {}).pop(value, None)
+        self._pending.get((prefix, kind), {}).pop(value, None)
+        return ident
+
     def commit(self, txn: lmdb.Transaction) -> None:
         """Write the counters; call inside the transaction, before it commits."""
         for space, nxt in self._next.items():

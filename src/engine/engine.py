@@ -9,10 +9,14 @@ from types import TracebackType
 
 from . import events as _events
 from . import export as _export
+from . import identification as _ident
 from . import profiles as _profiles
+from . import visitors as _visitors
 from . import workspaces as _workspaces
 from .compaction import Compactor, merge_step
 from .config import EngineConfig
+from .device import AgentRequest
+from .ipintel import IpIntelligence
 from .segments import SCHEMAS
 from .store import Store
 from .tenant import Tenant
@@ -36,6 +40,7 @@ class Engine:
         )
         if self.config.compaction.enabled:
             self._compactor = Compactor(self.store, self.writer, self.config.compaction)
+        self.ipintel = IpIntelligence(self.config.ip)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], config: EngineConfig | None = None) -> Engine:
@@ -138,6 +143,74 @@ class Engine:
     def profile(self, tenant: Tenant, user_id: str) -> _profiles.Profile:
         with self.store.read() as txn:
             return _profiles.get(txn, self.store, tenant, user_id)
+
+    # -- device identification -----------------------------------------------------------
+
+    def _identify_op(
+        self,
+        tenant: Tenant,
+        request: AgentRequest,
+        client_ip: str,
+        header_ua: str | None,
+        forwarded: bool,
+        trusted: bool,
+    ) -> _ident.IdentifyDevice:
+        prepared = _ident.prepare(
+            request,
+            self.ipintel,
+            client_ip=client_ip,
+            header_ua=header_ua,
+            forwarded=forwarded,
+            trusted_mobile=trusted,
+            received_us=now_us(),
+        )
+        return _ident.IdentifyDevice(tenant, prepared)
+
+    def identify_device(
+        self,
+        tenant: Tenant,
+        request: AgentRequest,
+        *,
+        client_ip: str,
+        header_ua: str | None = None,
+        forwarded: bool = False,
+        trusted: bool = True,
+    ) -> _ident.IdentificationEvent:
+        """Identify one agent call; `trusted` (a secret key) allows the mobile fields."""
+        op = self._identify_op(tenant, request, client_ip, header_ua, forwarded, trusted)
+        return self.writer.run(op)
+
+    async def identify_device_async(
+        self,
+        tenant: Tenant,
+        request: AgentRequest,
+        *,
+        client_ip: str,
+        header_ua: str | None = None,
+        forwarded: bool = False,
+        trusted: bool = True,
+    ) -> _ident.IdentificationEvent:
+        op = self._identify_op(tenant, request, client_ip, header_ua, forwarded, trusted)
+        return await self.writer.submit_async(op)
+
+    def event_document(self, tenant: Tenant, request_id: str) -> bytes:
+        """The stored JSON document of one identification."""
+        with self.store.read() as txn:
+            return _visitors.get_event(txn, self.store, tenant, request_id)
+
+    def list_identifications(self, tenant: Tenant, **query: object) -> _visitors.EventPage:
+        with self.store.read() as txn:
+            return _visitors.list_events(txn, self.store, tenant, **query)  # type: ignore[arg-type]
+
+    def visitor(self, tenant: Tenant, visitor_id: str) -> _visitors.Visitor:
+        with self.store.read() as txn:
+            return _visitors.get_visitor(txn, self.store, tenant, visitor_id)
+
+    def delete_visitor(self, tenant: Tenant, visitor_id: str) -> _visitors.Deleted:
+        return self.writer.run(_visitors.DeleteVisitor(tenant, visitor_id))
+
+    async def delete_visitor_async(self, tenant: Tenant, visitor_id: str) -> _visitors.Deleted:
+        return await self.writer.submit_async(_visitors.DeleteVisitor(tenant, visitor_id))
 
     # -- reading back --------------------------------------------------------------------
 

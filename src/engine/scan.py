@@ -11,7 +11,7 @@ import lmdb
 import numpy as np
 
 from .columns import VAR, VarColumn
-from .segments import SCHEMAS, SegmentMeta, list_segments, read_columns
+from .segments import SCHEMAS, SegmentMeta, list_segments, read_columns, read_tombstones
 from .store import Store
 
 
@@ -41,13 +41,18 @@ def load(
         segments = overlapping(txn, store, prefix, table, from_us, to_us)
     names = list(dict.fromkeys(["ts", *columns]))
     parts: dict[str, list] = {name: [] for name in names}
+    tombs = read_tombstones(txn, store, prefix, table)
     for number, meta in segments:
         cols = read_columns(txn, store, prefix, table, number, names)
         ts = cols["ts"]
-        if meta.min_ts >= from_us and meta.max_ts < to_us:
+        hidden = tombs.get(number)
+        if meta.min_ts >= from_us and meta.max_ts < to_us and not hidden:
             index = None
         else:
-            index = np.flatnonzero((ts >= from_us) & (ts < to_us))
+            keep = (ts >= from_us) & (ts < to_us)
+            if hidden:
+                keep[np.fromiter(hidden, dtype=np.int64, count=len(hidden))] = False
+            index = np.flatnonzero(keep)
             if not len(index):
                 continue
         for name in names:

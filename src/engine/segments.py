@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 import lmdb
 import msgspec
 import numpy as np
+from pyroaring import BitMap
 
 from .columns import VAR, VarColumn, decode_fixed, decode_var
 from .store import Store
@@ -25,6 +26,32 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "props": VAR,
         "insert_id": VAR,
         "request_id": VAR,
+    },
+    # One row per device identification; what rules, backtests and device analytics scan.
+    "identifications": {
+        "ts": "i8",
+        "visitor": "u4",
+        "request": VAR,
+        "confidence": "f4",
+        "signals": "u4",
+        "abuse": "f4",
+        "ato": "f4",
+        "bot": "f4",
+        "suspect": "u4",
+        "country": "u4",
+        "asn": "u4",
+        "platform": "u4",
+        "browser": "u4",
+        "event_type": "u4",
+        "ip": VAR,
+        "linked": VAR,
+        "verdict": "u4",
+        "rule": "u4",
+        "ips_1h": "u4",
+        "ips_24h": "u4",
+        "visitors_ip_1h": "u4",
+        "visitors_ip_24h": "u4",
+        "accounts": "u4",
     },
 }
 
@@ -115,6 +142,36 @@ def read_columns(
     return out
 
 
+def _tomb_key(prefix: bytes, table: str, number: int) -> bytes:
+    return b"tomb\x00" + _segment_key(prefix, table, number)
+
+
+def read_tombstones(
+    txn: lmdb.Transaction, store: Store, prefix: bytes, table: str
+) -> dict[int, BitMap]:
+    """Rows hidden by deletion, per segment number, until compaction removes them."""
+    head = b"tomb\x00" + prefix + table.encode() + b"\x00"
+    out: dict[int, BitMap] = {}
+    with txn.cursor(db=store.meta) as cur:
+        if not cur.set_range(head):
+            return out
+        for key, value in cur:
+            if not key.startswith(head):
+                break
+            out[int.from_bytes(key[-8:], "big")] = BitMap.deserialize(value)
+    return out
+
+
+def add_tombstones(
+    txn: lmdb.Transaction, store: Store, prefix: bytes, table: str, number: int, rows: Iterable[int]
+) -> None:
+    key = _tomb_key(prefix, table, number)
+    raw = txn.get(key, db=store.meta)
+    bitmap = BitMap.deserialize(raw) if raw is not None else BitMap()
+    bitmap.update(rows)
+    txn.put(key, bitmap.serialize(), db=store.meta)
+
+
 def delete_segment(
     txn: lmdb.Transaction, store: Store, prefix: bytes, table: str, number: int
 ) -> None:
@@ -122,3 +179,4 @@ def delete_segment(
     for name in SCHEMAS[table]:
         txn.delete(base + name.encode(), db=store.columns)
     txn.delete(_meta_key(prefix, table, number), db=store.meta)
+    txn.delete(_tomb_key(prefix, table, number), db=store.meta)

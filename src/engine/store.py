@@ -22,6 +22,8 @@ DATABASES = (
     b"profiles",  # user traits
     b"dedup",  # insert_id -> first receive time
     b"usage",  # monthly counters
+    b"idents",  # identification documents and their time and visitor indexes
+    b"visitors",  # visitor records and fingerprint indexes
 )
 
 
@@ -54,6 +56,8 @@ class Store:
         self.profiles = self.dbs["profiles"]
         self.dedup = self.dbs["dedup"]
         self.usage = self.dbs["usage"]
+        self.idents = self.dbs["idents"]
+        self.visitors = self.dbs["visitors"]
 
     @contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:

@@ -63,6 +63,15 @@ class WriteContext:
             builder = self._builders[(prefix, table)] = _TableBuilder(table)
         return builder.columns
 
+    def drop_pending(self, prefix: bytes, table: str, column: str, value: Any) -> None:
+        """Drop unwritten rows whose `column` equals `value` (a deletion in the same group)."""
+        builder = self._builders.get((prefix, table))
+        if builder is None:
+            return
+        keep = [i for i, v in enumerate(builder.columns[column]) if v != value]
+        for name, values in builder.columns.items():
+            builder.columns[name] = [values[i] for i in keep]
+
     def flush(self) -> None:
         for (prefix, table), builder in self._builders.items():
             cols = builder.columns

@@ -1,0 +1,490 @@
+"""Device identification: one call of the agent becomes one stored identification event.
+
+Work is split in two. `prepare` runs in the request's thread: it parses the user agent, looks up
+the IP, computes the signals that need no history and the features used for matching. The
+`IdentifyDevice` operation runs in the writer's transaction, because matching must see every
+earlier identification (two workers must not create two visitors for one device): it matches the
+visitor, updates its record and indexes, computes velocity and scores, and stores the event.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+
+import msgspec
+
+from . import matching
+from .device import AgentRequest
+from .ipintel import IpInfo, IpIntelligence
+from .matching import Features
+from .scores import Scores, Velocity, compute
+from .signals import Signals, UserAgentInfo, evaluate
+from .tenant import Tenant
+from .timeutil import iso
+from .writer import WriteContext
+
+VISITOR_KIND = b"v"
+COUNTRY_KIND = b"c"
+PLATFORM_KIND = b"p"
+BROWSER_KIND = b"b"
+EVENT_TYPE_KIND = b"t"
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+_ALPHABET = string.ascii_letters + string.digits
+_BAND_FANOUT = 8  # visitors remembered per band key: enough for look-alike devices
+_MAX_DEVICES = 20
+_MAX_LINKED = 100
+_MAX_IPS = 64
+_MAX_IP_VISITORS = 256
+
+SIGNAL_BITS = {
+    "bot": 1,
+    "vpn": 2,
+    "incognito": 4,
+    "tampered": 8,
+    "emulator": 16,
+    "proxy": 32,
+    "tor": 64,
+    "rootedDevice": 128,
+    "clonedApp": 256,
+    "blocklisted": 512,
+}
+
+
+class ScreenSize(msgspec.Struct):
+    w: int
+    h: int
+
+
+class Device(msgspec.Struct, omit_defaults=True):
+    platform: str | None = None
+    browser: str | None = None
+    gpu: str | None = None
+    type: str | None = None
+    os: str | None = None
+    screen: ScreenSize | None = None
+    model: str | None = None
+    manufacturer: str | None = None
+    osVersion: str | None = None
+
+
+class IpDocument(msgspec.Struct):
+    address: str
+    city: str | None
+    country: str | None
+    lat: float | None
+    lng: float | None
+    asn: int | None
+    blocklisted: bool
+
+
+class EventInfo(msgspec.Struct):
+    type: str | None
+    tag: dict[str, Any] | None
+
+
+class IdentificationEvent(msgspec.Struct):
+    """The document of GET /v1/events/{requestId}; field names as in the device API document."""
+
+    requestId: str
+    visitorId: str
+    confidence: float
+    visitorFound: bool
+    firstSeenAt: str
+    timestamp: str
+    device: Device
+    signals: Signals
+    scores: Scores | None
+    ip: IpDocument
+    verdict: str | None
+    matchedRule: dict[str, Any] | None
+    event: EventInfo
+    linkedId: str | None
+    velocity: Velocity
+
+
+class AgentAnswer(msgspec.Struct):
+    requestId: str
+    visitorId: str
+    confidence: float
+    visitorFound: bool
+
+
+class DeviceProfile(msgspec.Struct):
+    platform: str | None
+    browser: str | None
+    gpu: str | None
+    firstSeenAt: str
+    lastSeenAt: str
+
+
+class VisitorRecord(msgspec.Struct):
+    id: str
+    first_seen_us: int
+    last_seen_us: int
+    total: int
+    features: Features
+    exact: bytes | None
+    bands: list[bytes]
+    devices: list[DeviceProfile]
+    linked: list[str]
+    ips: list[tuple[str, int]]
+
+
+class EventSummary(msgspec.Struct, array_like=True):
+    visitor: str
+    verdict: str | None
+    bot: bool
+    vpn: bool
+    confidence: float
+
+
+_record_enc = msgspec.msgpack.Encoder()
+_record_dec = msgspec.msgpack.Decoder(VisitorRecord)
+_summary_dec = msgspec.msgpack.Decoder(EventSummary)
+_ipvis_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
+_bytes_list_dec = msgspec.msgpack.Decoder(list[str])
+_json = msgspec.json.Encoder()
+
+
+# Keys. visitors db: V record, X exact index, B band index, I ip index.
+# idents db: r document, t time index, v visitor index.
+def visitor_key(prefix: bytes, visitor_id: str) -> bytes:
+    return b"V" + prefix + visitor_id.encode()
+
+
+def exact_index_key(prefix: bytes, key: bytes) -> bytes:
+    return b"X" + prefix + key
+
+
+def band_index_key(prefix: bytes, key: bytes) -> bytes:
+    return b"B" + prefix + key
+
+
+def ip_index_key(prefix: bytes, ip: str) -> bytes:
+    return b"I" + prefix + ip.encode()
+
+
+def doc_key(prefix: bytes, request_id: str) -> bytes:
+    return b"r" + prefix + request_id.encode()
+
+
+def time_key(prefix: bytes, ts: int, request_id: str) -> bytes:
+    return b"t" + prefix + ts.to_bytes(8, "big") + request_id.encode()
+
+
+def visitor_events_prefix(prefix: bytes, visitor_id: str) -> bytes:
+    return b"v" + prefix + visitor_id.encode() + b"\x00"
+
+
+def decode_record(raw: bytes) -> VisitorRecord:
+    return _record_dec.decode(raw)
+
+
+def decode_summary(raw: bytes) -> EventSummary:
+    return _summary_dec.decode(raw)
+
+
+def new_visitor_id() -> str:
+    return "pv_" + "".join(secrets.choice(_ALPHABET) for _ in range(13))
+
+
+def new_request_id(ts_us: int) -> str:
+    return f"req_{ts_us // 1_000_000}_{secrets.token_hex(5)}"
+
+
+class Prepared(msgspec.Struct):
+    """Everything computed outside the writer."""
+
+    request: AgentRequest
+    features: Features
+    exact: bytes | None
+    bands: list[bytes]
+    signals: Signals
+    ua: UserAgentInfo
+    ip: IpInfo
+    device: Device
+    received_us: int
+
+
+def prepare(
+    request: AgentRequest,
+    ipintel: IpIntelligence,
+    *,
+    client_ip: str,
+    header_ua: str | None,
+    forwarded: bool,
+    trusted_mobile: bool,
+    received_us: int,
+) -> Prepared:
+    if not trusted_mobile:
+        request.mobile = None  # a browser must not claim native-SDK facts
+    c = request.components
+    ip = ipintel.lookup(client_ip)
+    signals, ua = evaluate(
+        c,
+        request.mobile,
+        ip,
+        header_ua=header_ua,
+        forwarded=forwarded,
+        vpn_provider=ipintel.vpn_provider(ip),
+    )
+    feats = matching.features(c)
+    mobile = request.mobile
+    hints_mobile = c.clientHints.mobile if c.clientHints else None
+    kind = "mobile" if (mobile or hints_mobile or ua.os in ("iOS", "Android")) else "desktop"
+    if ua.device in ("iPad",) or "tablet" in ua.device.lower():
+        kind = "tablet"
+    device = Device(
+        platform=(mobile.os if mobile and mobile.os else None) or _platform_name(ua, c.platform),
+        browser=f"{ua.browser} {ua.major}".strip() if c.userAgent else None,
+        gpu=(c.webgl.renderer or None) if c.webgl else None,
+        type=kind,
+        os=ua.os if c.userAgent else None,
+        screen=ScreenSize(c.screen.w, c.screen.h) if c.screen else None,
+        model=mobile.model or None if mobile else None,
+        manufacturer=mobile.manufacturer or None if mobile else None,
+        osVersion=mobile.osVersion or None if mobile else None,
+    )
+    return Prepared(
+        request=request,
+        features=feats,
+        exact=matching.exact_key(feats),
+        bands=matching.band_keys(feats),
+        signals=signals,
+        ua=ua,
+        ip=ip,
+        device=device,
+        received_us=received_us,
+    )
+
+
+def _platform_name(ua: UserAgentInfo, platform: str) -> str | None:
+    names = {"Mac OS X": "macOS", "Windows": "Windows", "iOS": "iOS", "Android": "Android",
+             "Linux": "Linux", "Chrome OS": "ChromeOS", "Ubuntu": "Linux"}  # fmt: skip
+    return names.get(ua.os) or (platform or None)
+
+
+class IdentifyDevice:
+    def __init__(self, tenant: Tenant, prepared: Prepared, scores_enabled: bool = True) -> None:
+        self.tenant = tenant
+        self.p = prepared
+        self.scores_enabled = scores_enabled
+
+    def apply(self, ctx: WriteContext) -> IdentificationEvent:
+        p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors
+        now = p.received_us
+        record, confidence = self._match(ctx)
+        found = record is not None
+        if record is None:
+            record = VisitorRecord(
+                id=new_visitor_id(), first_seen_us=now, last_seen_us=now, total=0,
+                features=p.features, exact=None, bands=[], devices=[], linked=[], ips=[],
+            )  # fmt: skip
+            confidence = matching.new_visitor_confidence(p.features)
+        self._reindex(ctx, record)
+        record.features = p.features
+        record.last_seen_us = now
+        record.total += 1
+        req = p.request
+        if req.linkedId and req.linkedId not in record.linked and len(record.linked) < _MAX_LINKED:
+            record.linked.append(req.linkedId)
+        self._remember_device(record, now)
+        velocity = self._velocity(ctx, record, now)
+        txn.put(visitor_key(prefix, record.id), _record_enc.encode(record), db=db)
+
+        blocklisted = p.ip.blocklisted
+        scores = compute(
+            p.signals, velocity, blocklisted=blocklisted, new_visitor=not found,
+            linked=bool(req.linkedId),
+        )  # fmt: skip
+        request_id = new_request_id(now)
+        event = IdentificationEvent(
+            requestId=request_id,
+            visitorId=record.id,
+            confidence=confidence,
+            visitorFound=found,
+            firstSeenAt=iso(record.first_seen_us),
+            timestamp=iso(now),
+            device=p.device,
+            signals=p.signals,
+            scores=scores if self.scores_enabled else None,
+            ip=IpDocument(
+                p.ip.address, p.ip.city, p.ip.country, p.ip.lat, p.ip.lng, p.ip.asn, blocklisted
+            ),
+            verdict=None,
+            matchedRule=None,
+            event=EventInfo(req.type, req.tag),
+            linkedId=req.linkedId,
+            velocity=velocity,
+        )
+        self._store_event(ctx, event, scores, now)
+        return event
+
+    def _match(self, ctx: WriteContext) -> tuple[VisitorRecord | None, float]:
+        p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors
+        stored_id = p.request.storedVisitorId
+        if stored_id and stored_id.startswith("pv_"):
+            raw = txn.get(visitor_key(prefix, stored_id), db=db)
+            if raw is not None:
+                record = decode_record(raw)
+                score = matching.similarity(p.features, record.features)
+                if score >= matching.STORED_ID_THRESHOLD:
+                    return record, round(min(0.999, 0.9 + 0.099 * score), 3)
+        if p.exact is not None:
+            vid = txn.get(exact_index_key(prefix, p.exact), db=db)
+            if vid is not None:
+                raw = txn.get(visitor_key(prefix, bytes(vid).decode()), db=db)
+                if raw is not None:
+                    return decode_record(raw), 0.97
+        if matching.coverage(p.features) < matching.MIN_COVERAGE:
+            return None, 0.0
+        candidates: dict[str, None] = {}
+        for band in p.bands:
+            raw = txn.get(band_index_key(prefix, band), db=db)
+            if raw is not None:
+                candidates.update(dict.fromkeys(_bytes_list_dec.decode(raw)))
+        best, best_score = None, 0.0
+        for vid in candidates:
+            raw = txn.get(visitor_key(prefix, vid), db=db)
+            if raw is None:
+                continue
+            record = decode_record(raw)
+            score = matching.similarity(p.features, record.features)
+            if score > best_score:
+                best, best_score = record, score
+        if best is not None and best_score >= matching.MATCH_THRESHOLD:
+            return best, matching.fuzzy_confidence(best_score)
+        return None, 0.0
+
+    def _reindex(self, ctx: WriteContext, record: VisitorRecord) -> None:
+        """Point the exact and band indexes at this visitor's current features."""
+        p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors
+        if record.exact is not None and record.exact != p.exact:
+            key = exact_index_key(prefix, record.exact)
+            if txn.get(key, db=db) == record.id.encode():
+                txn.delete(key, db=db)
+        if p.exact is not None:
+            txn.put(exact_index_key(prefix, p.exact), record.id.encode(), db=db)
+        record.exact = p.exact
+        new_bands = set(p.bands)
+        for band in record.bands:
+            if band not in new_bands:
+                band_remove(txn, db, band_index_key(prefix, band), record.id)
+        for band in p.bands:
+            key = band_index_key(prefix, band)
+            raw = txn.get(key, db=db)
+            ids = _bytes_list_dec.decode(raw) if raw is not None else []
+            if record.id in ids:
+                continue
+            ids.append(record.id)
+            txn.put(key, _record_enc.encode(ids[-_BAND_FANOUT:]), db=db)
+        record.bands = list(p.bands)
+
+    def _remember_device(self, record: VisitorRecord, now: int) -> None:
+        d = self.p.device
+        for profile in record.devices:
+            if (profile.platform, profile.browser, profile.gpu) == (d.platform, d.browser, d.gpu):
+                profile.lastSeenAt = iso(now)
+                return
+        record.devices.append(DeviceProfile(d.platform, d.browser, d.gpu, iso(now), iso(now)))
+        del record.devices[:-_MAX_DEVICES]
+
+    def _velocity(self, ctx: WriteContext, record: VisitorRecord, now: int) -> Velocity:
+        prefix, txn, db = self.tenant.prefix, ctx.txn, ctx.store.visitors
+        address = self.p.ip.address
+        ips = [(ip, ts) for ip, ts in record.ips if now - ts < DAY_US and ip != address]
+        ips.append((address, now))
+        record.ips = ips[-_MAX_IPS:]
+        key = ip_index_key(prefix, address)
+        raw = txn.get(key, db=db)
+        seen = _ipvis_dec.decode(raw) if raw is not None else []
+        seen = [(v, ts) for v, ts in seen if now - ts < DAY_US and v != record.id]
+        seen.append((record.id, now))
+        seen = seen[-_MAX_IP_VISITORS:]
+        txn.put(key, _record_enc.encode(seen), db=db)
+        return Velocity(
+            distinctIps1h=sum(1 for _, ts in record.ips if now - ts < HOUR_US),
+            distinctIps24h=len(record.ips),
+            visitorsPerIp1h=sum(1 for _, ts in seen if now - ts < HOUR_US),
+            visitorsPerIp24h=len(seen),
+            accountsPerVisitor=len(record.linked),
+        )
+
+    def _store_event(
+        self, ctx: WriteContext, event: IdentificationEvent, scores: Scores, now: int
+    ) -> None:
+        prefix, txn, db = self.tenant.prefix, ctx.txn, ctx.store.idents
+        rid = event.requestId
+        txn.put(doc_key(prefix, rid), _json.encode(event), db=db)
+        summary = EventSummary(
+            event.visitorId, event.verdict, event.signals.bot.detected,
+            event.signals.vpn.detected, event.confidence,
+        )  # fmt: skip
+        txn.put(time_key(prefix, now, rid), _record_enc.encode(summary), db=db)
+        txn.put(
+            visitor_events_prefix(prefix, event.visitorId) + now.to_bytes(8, "big") + rid.encode(),
+            b"",
+            db=db,
+        )
+        s = event.signals
+        bits = 0
+        for name, bit in SIGNAL_BITS.items():
+            value = getattr(s, name, None) if name != "blocklisted" else event.ip.blocklisted
+            if name in ("bot", "vpn"):
+                value = value.detected
+            if value:
+                bits |= bit
+        intern = ctx.interner.intern
+        cols = ctx.columns(prefix, "identifications")
+        row = {
+            "ts": now,
+            "visitor": intern(txn, prefix, VISITOR_KIND, event.visitorId),
+            "request": rid.encode(),
+            "confidence": event.confidence,
+            "signals": bits,
+            "abuse": scores.abuse,
+            "ato": scores.ato,
+            "bot": scores.bot,
+            "suspect": scores.suspect,
+            "country": intern(txn, prefix, COUNTRY_KIND, event.ip.country or ""),
+            "asn": event.ip.asn or 0,
+            "platform": intern(txn, prefix, PLATFORM_KIND, event.device.platform or ""),
+            "browser": intern(txn, prefix, BROWSER_KIND, event.device.browser or ""),
+            "event_type": intern(txn, prefix, EVENT_TYPE_KIND, event.event.type or ""),
+            "ip": event.ip.address.encode(),
+            "linked": (event.linkedId or "").encode(),
+            "verdict": 0,
+            "rule": 0,
+            "ips_1h": event.velocity.distinctIps1h,
+            "ips_24h": event.velocity.distinctIps24h,
+            "visitors_ip_1h": event.velocity.visitorsPerIp1h,
+            "visitors_ip_24h": event.velocity.visitorsPerIp24h,
+            "accounts": event.velocity.accountsPerVisitor,
+        }
+        for name, value in row.items():
+            cols[name].append(value)
+
+
+def band_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
+    raw = txn.get(key, db=db)
+    if raw is None:
+        return
+    ids = [v for v in _bytes_list_dec.decode(raw) if v != visitor_id]
+    if ids:
+        txn.put(key, _record_enc.encode(ids), db=db)
+    else:
+        txn.delete(key, db=db)
+
+
+def ip_index_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
+    raw = txn.get(key, db=db)
+    if raw is None:
+        return
+    seen = [(v, ts) for v, ts in _ipvis_dec.decode(raw) if v != visitor_id]
+    if seen:
+        txn.put(key, _record_enc.encode(seen), db=db)
+    else:
+        txn.delete(key, db=db)
