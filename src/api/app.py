@@ -6,10 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from engine import Engine
 
-from . import analytics, ingest_path, system
+from . import analytics, device, ingest_path, system
 from .config import ServerConfig
 from .errors import EXCEPTION_HANDLERS
 from .ingest_path import IngestionApp
@@ -20,7 +22,7 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     """With an engine, the app uses it and leaves closing it to the caller. Without one, the app
     opens the engine on `config.data_dir` at startup and closes it at shutdown."""
     config = config or ServerConfig()
-    routes = [*system.routes, *analytics.routes]
+    routes = [*system.routes, *analytics.routes, *device.routes]
     if config.benchmark_endpoints:
         routes += analytics.benchmark_routes
 
@@ -37,7 +39,22 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
         finally:
             owned.close()
 
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    # Browsers call the client endpoints from the customer's own origin with a public key.
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type"],
+            max_age=600,
+        )
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
     if engine is not None:
         app.state.signalpost = AppState(engine, config)
     handlers = dict(ingest_path.HANDLERS)

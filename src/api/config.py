@@ -21,6 +21,8 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Decode-and-discard endpoints used as the same-run baseline of the benchmarks.
     benchmark_endpoints: bool = False
     log_level: str = "warning"
+    # Peers (CIDRs) whose X-Forwarded-For is believed; everyone else's is a proxy signal.
+    trusted_proxies: list[str] = []
     engine: EngineConfig = EngineConfig()
 
 

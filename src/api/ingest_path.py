@@ -130,6 +130,8 @@ class IngestionApp:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
+                    # Browsers send events cross-origin with a public key.
+                    (b"access-control-allow-origin", b"*"),
                 ],
             }
         )

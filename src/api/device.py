@@ -1,0 +1,180 @@
+"""Device API endpoints: agent identification, events and visitors."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import codec
+from engine.device import AgentRequest
+from engine.errors import InvalidInput
+from engine.identification import AgentAnswer
+from engine.timeutil import to_us
+
+from .auth import authenticate
+from .body import read_body
+from .state import state_of
+
+_encoder = msgspec.json.Encoder()
+_agent_decoder = msgspec.json.Decoder(AgentRequest)
+_FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "via", "x-real-ip", "client-ip")
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
+
+
+@lru_cache(maxsize=16)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _trusted(address: str, cidrs: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _networks(cidrs))
+
+
+def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> tuple[str, bool]:
+    """The client's IP and whether the request carried forwarding headers we do not trust.
+
+    The socket peer is the client unless it is a configured trusted proxy; then the right-most
+    X-Forwarded-For entry that is not itself a trusted proxy is. A forged X-Forwarded-For from
+    an untrusted peer is ignored for the address and reported as a proxy signal.
+    """
+    peer = request.client.host if request.client else "0.0.0.0"
+    headers = request.headers
+    if trusted_proxies and _trusted(peer, trusted_proxies):
+        chain = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        for hop in reversed(chain):
+            if not _trusted(hop, trusted_proxies):
+                return hop, False
+        return peer, False
+    return peer, any(name in headers for name in _FORWARDING_HEADERS)
+
+
+async def agent_identify(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine, public_ok=True)
+    body = await read_body(request, st.config.max_body_bytes)
+    payload = codec.decode(_agent_decoder, body)
+    address, forwarded = client_address(request, tuple(st.config.trusted_proxies))
+    event = await st.engine.identify_device_async(
+        key.tenant,
+        payload,
+        client_ip=address,
+        header_ua=request.headers.get("user-agent"),
+        forwarded=forwarded,
+        trusted=not key.public,
+    )
+    if key.public:
+        return _json(
+            AgentAnswer(event.requestId, event.visitorId, event.confidence, event.visitorFound)
+        )
+    return _json(event)
+
+
+async def get_event(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    doc = st.engine.event_document(key.tenant, request.path_params["request_id"])
+    return Response(doc, media_type="application/json")
+
+
+def _instant(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith("Z") else raw)
+    except ValueError:
+        raise InvalidInput(f"'{name}' must be an ISO 8601 date-time.", field=name) from None
+    return to_us(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "20")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidInput("'limit' must be an integer from 1 to 100.", field="limit") from None
+    if not 1 <= limit <= 100:
+        raise InvalidInput("'limit' must be an integer from 1 to 100.", field="limit")
+    return limit
+
+
+def _page_query(request: Request) -> dict[str, object]:
+    before, after = _instant(request, "before"), _instant(request, "after")
+    if before is not None and after is not None and after >= before:
+        raise InvalidInput("'after' must be earlier than 'before'.", field="after")
+    return {
+        "limit": _limit(request),
+        "before_us": before,
+        "after_us": after,
+        "cursor": request.query_params.get("cursor") or None,
+    }
+
+
+async def list_events(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    q = request.query_params
+    query = _page_query(request)
+    verdict = q.get("verdict")
+    if verdict is not None and verdict not in ("allow", "challenge", "block"):
+        raise InvalidInput("'verdict' must be allow, challenge or block.", field="verdict")
+    bot = q.get("bot")
+    if bot is not None and bot not in ("true", "false"):
+        raise InvalidInput("'bot' must be true or false.", field="bot")
+    visitor = q.get("visitorId") or None
+    want_bot = None if bot is None else bot == "true"
+
+    def accept(summary) -> bool:  # type: ignore[no-untyped-def]
+        return (
+            (verdict is None or summary.verdict == verdict)
+            and (want_bot is None or summary.bot == want_bot)
+            and (visitor is None or summary.visitor == visitor)
+        )
+
+    page = st.engine.list_identifications(key.tenant, accept=accept, **query)
+    return _json(page)
+
+
+async def get_visitor(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    return _json(st.engine.visitor(key.tenant, request.path_params["visitor_id"]))
+
+
+async def visitor_events(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    visitor_id = request.path_params["visitor_id"]
+    st.engine.visitor(key.tenant, visitor_id)  # 404 for an unknown visitor
+    page = st.engine.list_identifications(key.tenant, visitor_id=visitor_id, **_page_query(request))
+    return _json(page)
+
+
+async def delete_visitor(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    result = await st.engine.delete_visitor_async(key.tenant, request.path_params["visitor_id"])
+    return _json(result)
+
+
+routes = [
+    Route("/v1/agent/identify", agent_identify, methods=["POST"]),
+    Route("/v1/events/{request_id}", get_event, methods=["GET"]),
+    Route("/v1/events", list_events, methods=["GET"]),
+    Route("/v1/visitors/{visitor_id}", get_visitor, methods=["GET"]),
+    Route("/v1/visitors/{visitor_id}", delete_visitor, methods=["DELETE"]),
+    Route("/v1/visitors/{visitor_id}/events", visitor_events, methods=["GET"]),
+]
