@@ -53,7 +53,7 @@ BANDS: tuple[tuple[str, ...], ...] = (
     ("canvas", "fonts"),
     ("audio", "webgl_renderer"),
 )
-MATCH_THRESHOLD = 0.86
+MATCH_THRESHOLD = 0.80
 MIN_COVERAGE = 0.6
 STORED_ID_THRESHOLD = 0.6
 
