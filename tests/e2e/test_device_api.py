@@ -64,7 +64,7 @@ async def _identify(client, key, components=None, **extra):
 
 @pytest.mark.anyio
 async def test_public_key_gets_short_answer_secret_key_full_document(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     async with await _client(app) as c:
         r = await _identify(c, ws.keys.pk_live, linkedId="user_1", type="login")
         assert r.status_code == 200, r.text
@@ -91,7 +91,7 @@ async def test_public_key_gets_short_answer_secret_key_full_document(env):
 
 @pytest.mark.anyio
 async def test_same_device_without_cookie_and_after_update_keeps_visitor(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     async with await _client(app) as c:
         first = (await _identify(c, ws.keys.pk_live)).json()
         # Cookies cleared: no stored id, same components.
@@ -126,7 +126,7 @@ async def test_same_device_without_cookie_and_after_update_keeps_visitor(env):
 
 @pytest.mark.anyio
 async def test_stored_id_that_disagrees_with_the_device_is_ignored(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     async with await _client(app) as c:
         mine = (await _identify(c, ws.keys.pk_live)).json()["visitorId"]
         other = copy.deepcopy(COMPONENTS)
@@ -137,7 +137,7 @@ async def test_stored_id_that_disagrees_with_the_device_is_ignored(env):
 
 @pytest.mark.anyio
 async def test_list_events_pages_with_stable_cursor(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     async with await _client(app) as c:
         ids = [(await _identify(c, ws.keys.pk_live)).json()["requestId"] for _ in range(5)]
         h = _auth(ws.keys.sk_live)
@@ -157,7 +157,7 @@ async def test_list_events_pages_with_stable_cursor(env):
 
 @pytest.mark.anyio
 async def test_visitor_document_and_its_events(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     async with await _client(app) as c:
         vid = (await _identify(c, ws.keys.pk_live, linkedId="acct_1")).json()["visitorId"]
         await _identify(c, ws.keys.pk_live, linkedId="acct_2")
@@ -207,7 +207,7 @@ async def test_delete_visitor_removes_everything_and_recycles_the_id(env, tmp_pa
 
 @pytest.mark.anyio
 async def test_bad_input_is_a_clear_4xx_and_stores_nothing(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     async with await _client(app) as c:
         h = _auth(ws.keys.pk_live)
         cases = [
@@ -227,9 +227,16 @@ async def test_bad_input_is_a_clear_4xx_and_stores_nothing(env):
         assert (await c.get("/v1/events", headers=h)).status_code == 403
         assert (await c.get("/v1/events/req_nope", headers=sk)).status_code == 404
         assert (await c.get("/v1/visitors/pv_nope", headers=sk)).status_code == 404
-        for query, field in (("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"),
-                             ("verdict=maybe", "verdict"), ("bot=yes", "bot"),
-                             ("before=notadate", "before"), ("cursor=garbage", "cursor")):  # fmt: skip
+        bad_queries = (
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("limit=x", "limit"),
+            ("verdict=maybe", "verdict"),
+            ("bot=yes", "bot"),
+            ("before=notadate", "before"),
+            ("cursor=garbage", "cursor"),
+        )
+        for query, field in bad_queries:
             r = await c.get(f"/v1/events?{query}", headers=sk)
             assert r.status_code == 400, query
             assert r.json()["error"]["field"] == field
@@ -237,7 +244,7 @@ async def test_bad_input_is_a_clear_4xx_and_stores_nothing(env):
 
 @pytest.mark.anyio
 async def test_forged_forwarded_for_is_ignored_and_flagged_as_proxy(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     async with await _client(app) as c:
         headers = {**_auth(ws.keys.sk_live), "X-Forwarded-For": "8.8.8.8"}
         r = await c.post("/v1/agent/identify", json={"components": COMPONENTS}, headers=headers)
@@ -248,7 +255,7 @@ async def test_forged_forwarded_for_is_ignored_and_flagged_as_proxy(env):
 
 @pytest.mark.anyio
 async def test_mobile_fields_only_from_secret_keys(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     mobile = {"os": "Android", "emulator": True, "rooted": True, "clonedApp": True}
     async with await _client(app) as c:
         short = (await _identify(c, ws.keys.pk_live, mobile=mobile)).json()
@@ -266,7 +273,7 @@ async def test_mobile_fields_only_from_secret_keys(env):
 
 @pytest.mark.anyio
 async def test_environments_do_not_share_visitors(env):
-    engine, ws, app = env
+    _engine, ws, app = env
     async with await _client(app) as c:
         live = (await _identify(c, ws.keys.pk_live)).json()
         test = (await _identify(c, ws.keys.pk_test)).json()
@@ -278,7 +285,7 @@ async def test_environments_do_not_share_visitors(env):
 
 
 def test_agent_js_and_demo_are_served(env):
-    engine, ws, app = env
+    _engine, _ws, app = env
     import asyncio
 
     async def fetch():
@@ -297,7 +304,7 @@ def test_agent_js_and_demo_are_served(env):
 
 
 def test_msgspec_roundtrip_of_documents(env):
-    engine, ws, app = env
+    engine, ws, _app = env
     from engine.device import AgentRequest
 
     tenant = engine.authenticate(ws.keys.sk_live).tenant
