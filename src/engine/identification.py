@@ -33,7 +33,7 @@ EVENT_TYPE_KIND = b"t"
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 _ALPHABET = string.ascii_letters + string.digits
-_BAND_FANOUT = 8  # visitors remembered per band key: enough for look-alike devices
+_BAND_FANOUT = 32  # visitors remembered per band key: enough for look-alike devices
 _MAX_DEVICES = 20
 _MAX_LINKED = 100
 _MAX_IPS = 64
@@ -352,10 +352,11 @@ class IdentifyDevice:
             if raw is None:
                 continue
             record = decode_record(raw)
-            score = matching.similarity(p.features, record.features)
-            if score > best_score:
+            same_network = any(ip == p.ip.address for ip, _ in record.ips)
+            same, score = matching.matches(p.features, record.features, same_network)
+            if same and score > best_score:
                 best, best_score = record, score
-        if best is not None and best_score >= matching.MATCH_THRESHOLD:
+        if best is not None:
             return best, matching.fuzzy_confidence(best_score)
         return None, 0.0
 

@@ -52,8 +52,13 @@ BANDS: tuple[tuple[str, ...], ...] = (
     ("screen", "hardware", "platform", "webgl_vendor", "math"),
     ("canvas", "fonts"),
     ("audio", "webgl_renderer"),
+    ("webgl_renderer", "screen", "hardware", "languages"),
+    ("audio", "hardware", "languages", "platform"),
 )
-MATCH_THRESHOLD = 0.80
+MATCH_THRESHOLD = 0.75
+# Features that tell two devices of one model apart; see `matches`.
+DISTINCTIVE = frozenset({"canvas", "webgl_renderer", "audio", "fonts", "hardware", "languages"})
+MAX_DISTINCTIVE_MISMATCHES = 1
 MIN_COVERAGE = 0.6
 STORED_ID_THRESHOLD = 0.6
 
@@ -120,26 +125,42 @@ def band_keys(f: Features) -> list[bytes]:
     return keys
 
 
-def _jaccard(a: list[str], b: list[str]) -> float:
-    if not a and not b:
-        return 1.0
-    sa, sb = set(a), set(b)
-    return len(sa & sb) / len(sa | sb)
+def _fonts_agree(a: list[str], b: list[str]) -> bool:
+    # Installing or removing one font is drift; two different devices differ in several.
+    return len(set(a) ^ set(b)) <= 1
 
 
-def similarity(a: Features, b: Features) -> float:
-    """Weighted share of agreeing features among those both sides report."""
+def compare(a: Features, b: Features) -> tuple[float, int]:
+    """Weighted share of agreeing features among those both sides report, and how many of the
+    distinctive features disagree."""
     total = agree = 0.0
+    strong_mismatches = 0
     for name, weight in WEIGHTS.items():
         va, vb = a.values.get(name), b.values.get(name)
         if va is None or vb is None:
             continue
         total += weight
-        if name == "fonts":
-            agree += weight * _jaccard(a.fonts, b.fonts)
-        elif va == vb:
+        same = _fonts_agree(a.fonts, b.fonts) if name == "fonts" else va == vb
+        if same:
             agree += weight
-    return agree / total if total else 0.0
+        elif name in DISTINCTIVE:
+            strong_mismatches += 1
+    return (agree / total if total else 0.0), strong_mismatches
+
+
+def similarity(a: Features, b: Features) -> float:
+    return compare(a, b)[0]
+
+
+def matches(a: Features, b: Features, same_network: bool) -> tuple[bool, float]:
+    """Same device? Real drift changes one distinctive feature at a time (a browser update
+    re-renders the canvas, a font gets installed), while two devices of one model differ in
+    several. So one distinctive feature may disagree, but only when the request comes from an
+    address the candidate used in the last day; from elsewhere all must agree. The weighted
+    agreement must reach the threshold either way."""
+    score, strong = compare(a, b)
+    allowed = MAX_DISTINCTIVE_MISMATCHES if same_network else 0
+    return strong <= allowed and score >= MATCH_THRESHOLD, score
 
 
 def fuzzy_confidence(score: float) -> float:
