@@ -86,6 +86,7 @@ def features(c: Components) -> Features:
     put("timezone", c.timezone)
     put("languages", ",".join(c.languages))
     put("browser", ua.browser if c.userAgent else "")
+    put("version", ua.major if c.userAgent else "")  # not weighed: explains canvas changes
     put("os", ua.os if c.userAgent else "")
     if c.webgl is not None:
         put("webgl_vendor", c.webgl.vendor)
@@ -159,8 +160,17 @@ def matches(a: Features, b: Features, same_network: bool) -> tuple[bool, float]:
     address the candidate used in the last day; from elsewhere all must agree. The weighted
     agreement must reach the threshold either way."""
     score, strong = compare(a, b)
-    allowed = MAX_DISTINCTIVE_MISMATCHES if same_network else 0
+    allowed = MAX_DISTINCTIVE_MISMATCHES if same_network or _updated(a, b) else 0
     return strong <= allowed and score >= MATCH_THRESHOLD, score
+
+
+def _updated(new: Features, old: Features) -> bool:
+    """A newer browser version with a new canvas: browser updates re-render the canvas."""
+    try:
+        newer = int(new.values.get("version", "")) > int(old.values.get("version", ""))
+    except ValueError:
+        return False
+    return newer and new.values.get("canvas") != old.values.get("canvas")
 
 
 def fuzzy_confidence(score: float) -> float:
