@@ -8,18 +8,36 @@ from typing import Any
 
 import msgspec
 
+from engine.device import AgentRequest
 from engine.events import BatchIn, EventIn, IngestResult
+from engine.identification import AgentAnswer, IdentificationEvent
 from engine.profiles import IdentifyIn, IdentifyResult
 from engine.usage import Usage
+from engine.visitors import Deleted, EventPage, Visitor
 
 from .errors import ErrorBody
 
-_SCHEMAS = (EventIn, BatchIn, IngestResult, IdentifyIn, IdentifyResult, Usage, ErrorBody)
+_SCHEMAS = (
+    EventIn,
+    BatchIn,
+    IngestResult,
+    IdentifyIn,
+    IdentifyResult,
+    Usage,
+    ErrorBody,
+    AgentRequest,
+    AgentAnswer,
+    IdentificationEvent,
+    EventPage,
+    Visitor,
+    Deleted,
+)
 
 _ERRORS = {
     "400": "Invalid input; `error.field` names the offending field.",
     "401": "Missing, invalid or revoked API key.",
     "403": "A public key on an endpoint that needs a secret key.",
+    "404": "No such resource in the key's environment.",
     "413": "Body over 1 MB.",
     "507": "The store is full; nothing was stored.",
 }
@@ -79,6 +97,24 @@ def _query(name: str, description: str, required: bool = False) -> dict[str, Any
     }
 
 
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_PAGE_PARAMS = [
+    _query("before", "ISO 8601: only events before this instant."),
+    _query("after", "ISO 8601: only events after this instant."),
+    _query("limit", "1 to 100, default 20."),
+    _query("cursor", "nextCursor of the previous page."),
+]
+
+
 def build() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         _SCHEMAS, ref_template="#/components/schemas/{name}"
@@ -86,13 +122,24 @@ def build() -> dict[str, Any]:
     write_errors = ("400", "401", "413", "507")
     paths: dict[str, Any] = {
         "/v1/events": {
+            "get": _operation(
+                "Identification events, newest first, with filters and an opaque cursor.",
+                response=_ref("EventPage"),
+                params=[
+                    _query("visitorId", "Only this visitor's events."),
+                    _query("verdict", "allow, challenge or block."),
+                    _query("bot", "true or false."),
+                    *_PAGE_PARAMS,
+                ],
+                errors=("400", "401", "403"),
+            ),
             "post": _operation(
                 "Ingest one behavioural event (durable before the answer).",
                 body="EventIn",
                 response=_ref("IngestResult"),
                 public=True,
                 errors=write_errors,
-            )
+            ),
         },
         "/v1/events/batch": {
             "post": _operation(
@@ -135,6 +182,52 @@ def build() -> dict[str, Any]:
                 ],
             )
         },
+        "/v1/agent/identify": {
+            "post": _operation(
+                "Identify the device running the browser agent (or a relayed mobile payload). "
+                "A public key gets {requestId, visitorId, confidence, visitorFound}; a secret key "
+                "gets the full event document and may send the `mobile` fields.",
+                body="AgentRequest",
+                response={"oneOf": [_ref("AgentAnswer"), _ref("IdentificationEvent")]},
+                public=True,
+                errors=write_errors,
+            )
+        },
+        "/v1/events/{request_id}": {
+            "get": _operation(
+                "One identification event.",
+                response=_ref("IdentificationEvent"),
+                params=[_path("request_id", "The request id (req_…).")],
+                errors=("401", "403", "404"),
+            )
+        },
+        "/v1/visitors/{visitor_id}": {
+            "get": _operation(
+                "A visitor: first and last seen, visits, devices, linked accounts, lists.",
+                response=_ref("Visitor"),
+                params=[_path("visitor_id", "The visitor id (pv_…).")],
+                errors=("401", "403", "404"),
+            ),
+            "delete": _operation(
+                "Delete every event, profile, device record and list membership of a visitor.",
+                response=_ref("Deleted"),
+                params=[_path("visitor_id", "The visitor id (pv_…).")],
+                errors=("401", "403", "404"),
+            ),
+        },
+        "/v1/visitors/{visitor_id}/events": {
+            "get": _operation(
+                "A visitor's identifications, newest first.",
+                response=_ref("EventPage"),
+                params=[
+                    _path("visitor_id", "The visitor id (pv_…)."),
+                    *_PAGE_PARAMS,
+                ],
+                errors=("400", "401", "403", "404"),
+            )
+        },
+        "/agent.js": {"get": _operation("The browser agent script.", auth=False, errors=())},
+        "/demo": {"get": _operation("A page that runs the agent.", auth=False, errors=())},
         "/healthz": {"get": _operation("Liveness check.", auth=False, errors=())},
         "/openapi.json": {"get": _operation("This document.", auth=False, errors=())},
         "/docs/errors": {"get": _operation("The error code reference.", auth=False, errors=())},
