@@ -24,7 +24,7 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     config = config or ServerConfig()
     routes = [*system.routes, *analytics.routes, *device.routes]
     if config.benchmark_endpoints:
-        routes += analytics.benchmark_routes
+        routes += analytics.benchmark_routes + device.benchmark_routes
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import codec
+from engine import codec, identification
 from engine.device import AgentRequest
 from engine.errors import InvalidInput
 from engine.identification import AgentAnswer
-from engine.timeutil import to_us
+from engine.timeutil import now_us, to_us
 
 from .auth import authenticate
 from .body import read_body
@@ -80,6 +80,26 @@ async def agent_identify(request: Request) -> Response:
             AgentAnswer(event.requestId, event.visitorId, event.confidence, event.visitorFound)
         )
     return _json(event)
+
+
+async def discard_identify(request: Request) -> Response:
+    """Benchmark baseline: agent identification up to the writer (decode, user agent, IP,
+    signals, features), without matching or storing."""
+    st = state_of(request)
+    key = authenticate(request, st.engine, public_ok=True)
+    body = await read_body(request, st.config.max_body_bytes)
+    payload = codec.decode(_agent_decoder, body)
+    address, forwarded = client_address(request, tuple(st.config.trusted_proxies))
+    prepared = identification.prepare(
+        payload,
+        st.engine.ipintel,
+        client_ip=address,
+        header_ua=request.headers.get("user-agent"),
+        forwarded=forwarded,
+        trusted_mobile=not key.public,
+        received_us=now_us(),
+    )
+    return _json(AgentAnswer("req_baseline", "pv_baseline", 0.0, prepared.exact is not None))
 
 
 async def get_event(request: Request) -> Response:
@@ -178,3 +198,5 @@ routes = [
     Route("/v1/visitors/{visitor_id}", delete_visitor, methods=["DELETE"]),
     Route("/v1/visitors/{visitor_id}/events", visitor_events, methods=["GET"]),
 ]
+
+benchmark_routes = [Route("/v1/_baseline/agent/identify", discard_identify, methods=["POST"])]
