@@ -1,0 +1,142 @@
+"""Identification through the real server: throughput, and latency at a fixed 1,000 requests/s.
+
+Starts `signalpost serve` (granian, LMDB on disk) on a fresh store with the benchmark baselines
+enabled, then measures, in one invocation, POST /v1/agent/identify beside its same-run baseline
+POST /v1/_baseline/agent/identify (decode, user agent, IP, signals and features, but no matching
+and no storing):
+
+- throughput: `wrk` at 32 connections, cycling through 500 synthetic device payloads;
+- latency at a fixed rate: `hey` at 1,000 requests/s (10 workers x 100/s).
+
+Both tools are Debian packages (`apt-get install wrk hey`).
+
+    python benchmarks/load/identify.py [--duration 10] [--workers 2] [--out results/identify.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from api.process import ServerProcess, cli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from drift import Device
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * _UNITS[unit]
+
+
+def _lua(bodies: list[str], key: str) -> str:
+    quoted = ",\n".join("[==[" + b + "]==]" for b in bodies)
+    return f"""
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer {key}"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {{ {quoted} }}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, bodies[(n % #bodies) + 1])
+end
+"""
+
+
+def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]),
+            "non_2xx": int(bad.group(1)) if bad else 0}  # fmt: skip
+
+
+def run_hey(url: str, body: Path, key: str, duration: int, rate: int) -> dict:
+    workers = 10
+    out = subprocess.run(
+        ["hey", "-z", f"{duration}s", "-c", str(workers), "-q", str(rate // workers), "-m", "POST",
+         "-T", "application/json", "-H", f"Authorization: Bearer {key}", "-D", str(body), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    pct = {int(p): float(v) * 1000 for p, v in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
+    return {"rps": rps, "p50_ms": pct[50], "p99_ms": pct[99],
+            "non_2xx": sum(int(n) for c, n in codes.items() if not c.startswith("2"))}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    rng = random.Random(11)
+    bodies = [json.dumps({"components": Device(rng, i).components(False)}) for i in range(500)]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        ws = cli(
+            "workspace", "create", "--name", "bench", "--plan", "enterprise", data=tmpdir / "data"
+        )
+        key = ws["keys"]["pk_live"]
+        script = tmpdir / "identify.lua"
+        script.write_text(_lua(bodies, key))
+        one = tmpdir / "one.json"
+        one.write_text(bodies[0])
+        env = {"SIGNALPOST_BENCHMARK_ENDPOINTS": "1"}
+        with ServerProcess(tmpdir / "data", workers=args.workers, env=env) as server:
+            real, base = (
+                f"{server.url}/v1/agent/identify",
+                f"{server.url}/v1/_baseline/agent/identify",
+            )
+            results = {
+                "workers": args.workers,
+                "throughput": {
+                    "baseline": run_wrk(base, script, args.duration, args.connections),
+                    "identify": run_wrk(real, script, args.duration, args.connections),
+                },
+                "at_1000_rps": {
+                    "baseline": run_hey(base, one, key, args.duration, 1000),
+                    "identify": run_hey(real, one, key, args.duration, 1000),
+                },
+            }
+            secret = {"Authorization": f"Bearer {ws['keys']['sk_live']}"}
+            listed = httpx.get(f"{server.url}/v1/events?limit=1", headers=secret).json()
+            results["stored_events_visible"] = bool(listed["data"])
+    for phase in ("throughput", "at_1000_rps"):
+        r = results[phase]
+        r["ratio_rps"] = round(r["identify"]["rps"] / r["baseline"]["rps"], 3)
+    text = json.dumps(results, indent=2)
+    print(text)
+    t, f = results["throughput"]["identify"], results["at_1000_rps"]["identify"]
+    print(
+        f"identify: {t['rps']:.0f}/s at {args.connections} connections (budget >= 3000/s); "
+        f"at 1000/s p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms (budget <= 10 ms)",
+        file=sys.stderr,
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
