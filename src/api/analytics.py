@@ -25,7 +25,8 @@ def as_endpoint(handler: ingest_path.Handler):
         st = state_of(request)
         key = authenticate(request, st.engine, public_ok=True)
         body = await read_body(request, st.config.max_body_bytes)
-        return Response(await handler(st, key, body), media_type="application/json")
+        payload = await handler(st, key, body, request.scope)
+        return Response(payload, media_type="application/json")
 
     return endpoint
 

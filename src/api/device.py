@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -16,10 +17,11 @@ from engine.device import AgentRequest
 from engine.errors import InvalidInput
 from engine.identification import AgentAnswer
 from engine.timeutil import now_us, to_us
+from engine.workspaces import KeyInfo
 
 from .auth import authenticate
 from .body import read_body
-from .state import state_of
+from .state import AppState, state_of
 
 _encoder = msgspec.json.Encoder()
 _agent_decoder = msgspec.json.Decoder(AgentRequest)
@@ -43,15 +45,15 @@ def _trusted(address: str, cidrs: tuple[str, ...]) -> bool:
     return any(ip in net for net in _networks(cidrs))
 
 
-def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> tuple[str, bool]:
+def client_address(
+    peer: str, headers: Mapping[str, str], trusted_proxies: tuple[str, ...]
+) -> tuple[str, bool]:
     """The client's IP and whether the request carried forwarding headers we do not trust.
 
     The socket peer is the client unless it is a configured trusted proxy; then the right-most
     X-Forwarded-For entry that is not itself a trusted proxy is. A forged X-Forwarded-For from
     an untrusted peer is ignored for the address and reported as a proxy signal.
     """
-    peer = request.client.host if request.client else "0.0.0.0"
-    headers = request.headers
     if trusted_proxies and _trusted(peer, trusted_proxies):
         chain = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
         for hop in reversed(chain):
@@ -61,25 +63,33 @@ def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> tuple[
     return peer, any(name in headers for name in _FORWARDING_HEADERS)
 
 
-async def agent_identify(request: Request) -> Response:
-    st = state_of(request)
-    key = authenticate(request, st.engine, public_ok=True)
-    body = await read_body(request, st.config.max_body_bytes)
+async def identify(
+    st: AppState, key: KeyInfo, body: bytes, peer: str, headers: Mapping[str, str]
+) -> bytes:
+    """POST /v1/agent/identify; also served by the plain-ASGI hot path (ingest_path)."""
     payload = codec.decode(_agent_decoder, body)
-    address, forwarded = client_address(request, tuple(st.config.trusted_proxies))
+    address, forwarded = client_address(peer, headers, tuple(st.config.trusted_proxies))
     event = await st.engine.identify_device_async(
         key.tenant,
         payload,
         client_ip=address,
-        header_ua=request.headers.get("user-agent"),
+        header_ua=headers.get("user-agent"),
         forwarded=forwarded,
         trusted=not key.public,
     )
     if key.public:
-        return _json(
-            AgentAnswer(event.requestId, event.visitorId, event.confidence, event.visitorFound)
-        )
-    return _json(event)
+        answer = AgentAnswer(event.requestId, event.visitorId, event.confidence, event.visitorFound)
+        return _encoder.encode(answer)
+    return _encoder.encode(event)
+
+
+async def agent_identify(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine, public_ok=True)
+    body = await read_body(request, st.config.max_body_bytes)
+    peer = request.client.host if request.client else "0.0.0.0"
+    payload = await identify(st, key, body, peer, request.headers)
+    return Response(payload, media_type="application/json")
 
 
 async def discard_identify(request: Request) -> Response:
@@ -89,7 +99,8 @@ async def discard_identify(request: Request) -> Response:
     key = authenticate(request, st.engine, public_ok=True)
     body = await read_body(request, st.config.max_body_bytes)
     payload = codec.decode(_agent_decoder, body)
-    address, forwarded = client_address(request, tuple(st.config.trusted_proxies))
+    peer = request.client.host if request.client else "0.0.0.0"
+    address, forwarded = client_address(peer, request.headers, tuple(st.config.trusted_proxies))
     prepared = identification.prepare(
         payload,
         st.engine.ipintel,

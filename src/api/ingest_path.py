@@ -1,6 +1,6 @@
-"""The ingestion hot path as plain ASGI: POST /v1/events and POST /v1/events/batch.
+"""The hot paths as plain ASGI: POST /v1/events, /v1/events/batch and /v1/agent/identify.
 
-These two endpoints carry nearly all of the traffic. Served through Starlette's request objects
+These endpoints carry nearly all of the traffic. Served through Starlette's request objects
 and middleware they cost about a third more CPU per request (measured in benchmarks/README.md),
 so the outermost ASGI callable answers them directly and hands every other request to the
 Starlette app. Errors still go through `errors.render`, the one place that shapes error bodies.
@@ -13,43 +13,55 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 
 from engine import events
 from engine.errors import InvalidInput, PayloadTooLarge
 from engine.timeutil import now_us
 from engine.workspaces import KeyInfo
 
+from . import device
 from .auth import authenticate_header
 from .errors import render
 from .state import AppState
 
 _encoder = msgspec.json.Encoder()
-Handler = Callable[[AppState, KeyInfo, bytes], Awaitable[bytes]]
+Handler = Callable[[AppState, KeyInfo, bytes, dict[str, Any]], Awaitable[bytes]]
 
 
-async def _event(st: AppState, key: KeyInfo, body: bytes) -> bytes:
+async def _event(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
     event = events.decode_event(body)
     return _encoder.encode(await st.engine.ingest(key.tenant, [event]))
 
 
-async def _batch(st: AppState, key: KeyInfo, body: bytes) -> bytes:
+async def _batch(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
     batch = events.decode_batch(body, st.engine.config)
     return _encoder.encode(await st.engine.ingest(key.tenant, batch, batch=True))
 
 
-async def _discard_event(st: AppState, key: KeyInfo, body: bytes) -> bytes:
+async def _discard_event(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
     """Benchmark baseline: all the work of POST /v1/events except storing."""
     events.prepare(events.decode_event(body), now_us(), st.engine.config)
     return _encoder.encode(events.IngestResult(accepted=1, stored=0, deduplicated=0))
 
 
-async def _discard_batch(st: AppState, key: KeyInfo, body: bytes) -> bytes:
+async def _discard_batch(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
     batch = events.decode_batch(body, st.engine.config)
     events.prepare_batch(batch, now_us(), st.engine.config)
     return _encoder.encode(events.IngestResult(accepted=len(batch), stored=0, deduplicated=0))
 
 
-HANDLERS: dict[str, Handler] = {"/v1/events": _event, "/v1/events/batch": _batch}
+async def _identify(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
+    client = scope.get("client")
+    peer = client[0] if client else "0.0.0.0"
+    return await device.identify(st, key, body, peer, Headers(scope=scope))
+
+
+HANDLERS: dict[str, Handler] = {
+    "/v1/events": _event,
+    "/v1/events/batch": _batch,
+    "/v1/agent/identify": _identify,
+}
 BASELINE_HANDLERS: dict[str, Handler] = {
     "/v1/_baseline/events": _discard_event,
     "/v1/_baseline/events/batch": _discard_batch,
@@ -120,7 +132,7 @@ class IngestionApp:
             auth, length = _headers(scope)
             key = authenticate_header(auth, st.engine, public_ok=True)
             body = await _read_body(receive, length, st.config.max_body_bytes)
-            status, payload = 200, await handler(st, key, body)
+            status, payload = 200, await handler(st, key, body, scope)
         except Exception as exc:
             status, payload = render(exc, "POST", scope["path"])
         await send(
