@@ -23,6 +23,21 @@ from .scores import Scores, Velocity, compute
 from .signals import Signals, UserAgentInfo, evaluate
 from .tenant import Tenant
 from .timeutil import iso
+from .visitor_records import (
+    DeviceProfile,
+    EventSummary,
+    VisitorRecord,
+    band_index_key,
+    band_remove,
+    decode_record,
+    doc_key,
+    encode_record,
+    exact_index_key,
+    ip_index_key,
+    time_key,
+    visitor_events_prefix,
+    visitor_key,
+)
 from .writer import WriteContext
 
 VISITOR_KIND = b"v"
@@ -51,6 +66,11 @@ SIGNAL_BITS = {
     "clonedApp": 256,
     "blocklisted": 512,
 }
+
+
+_json = msgspec.json.Encoder()
+_ipvis_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
+_ids_dec = msgspec.msgpack.Decoder(list[str])
 
 
 class ScreenSize(msgspec.Struct):
@@ -110,81 +130,6 @@ class AgentAnswer(msgspec.Struct):
     visitorId: str
     confidence: float
     visitorFound: bool
-
-
-class DeviceProfile(msgspec.Struct):
-    platform: str | None
-    browser: str | None
-    gpu: str | None
-    firstSeenAt: str
-    lastSeenAt: str
-
-
-class VisitorRecord(msgspec.Struct):
-    id: str
-    first_seen_us: int
-    last_seen_us: int
-    total: int
-    features: Features
-    exact: bytes | None
-    bands: list[bytes]
-    devices: list[DeviceProfile]
-    linked: list[str]
-    ips: list[tuple[str, int]]
-
-
-class EventSummary(msgspec.Struct, array_like=True):
-    visitor: str
-    verdict: str | None
-    bot: bool
-    vpn: bool
-    confidence: float
-
-
-_record_enc = msgspec.msgpack.Encoder()
-_record_dec = msgspec.msgpack.Decoder(VisitorRecord)
-_summary_dec = msgspec.msgpack.Decoder(EventSummary)
-_ipvis_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
-_bytes_list_dec = msgspec.msgpack.Decoder(list[str])
-_json = msgspec.json.Encoder()
-
-
-# Keys. visitors db: V record, X exact index, B band index, I ip index.
-# idents db: r document, t time index, v visitor index.
-def visitor_key(prefix: bytes, visitor_id: str) -> bytes:
-    return b"V" + prefix + visitor_id.encode()
-
-
-def exact_index_key(prefix: bytes, key: bytes) -> bytes:
-    return b"X" + prefix + key
-
-
-def band_index_key(prefix: bytes, key: bytes) -> bytes:
-    return b"B" + prefix + key
-
-
-def ip_index_key(prefix: bytes, ip: str) -> bytes:
-    return b"I" + prefix + ip.encode()
-
-
-def doc_key(prefix: bytes, request_id: str) -> bytes:
-    return b"r" + prefix + request_id.encode()
-
-
-def time_key(prefix: bytes, ts: int, request_id: str) -> bytes:
-    return b"t" + prefix + ts.to_bytes(8, "big") + request_id.encode()
-
-
-def visitor_events_prefix(prefix: bytes, visitor_id: str) -> bytes:
-    return b"v" + prefix + visitor_id.encode() + b"\x00"
-
-
-def decode_record(raw: bytes) -> VisitorRecord:
-    return _record_dec.decode(raw)
-
-
-def decode_summary(raw: bytes) -> EventSummary:
-    return _summary_dec.decode(raw)
 
 
 def new_visitor_id() -> str:
@@ -293,7 +238,7 @@ class IdentifyDevice:
             record.linked.append(req.linkedId)
         self._remember_device(record, now)
         velocity = self._velocity(ctx, record, now)
-        txn.put(visitor_key(prefix, record.id), _record_enc.encode(record), db=db)
+        txn.put(visitor_key(prefix, record.id), encode_record(record), db=db)
 
         blocklisted = p.ip.blocklisted
         scores = compute(
@@ -345,7 +290,7 @@ class IdentifyDevice:
         for band in p.bands:
             raw = txn.get(band_index_key(prefix, band), db=db)
             if raw is not None:
-                candidates.update(dict.fromkeys(_bytes_list_dec.decode(raw)))
+                candidates.update(dict.fromkeys(_ids_dec.decode(raw)))
         best, best_score = None, 0.0
         for vid in candidates:
             raw = txn.get(visitor_key(prefix, vid), db=db)
@@ -377,11 +322,11 @@ class IdentifyDevice:
         for band in p.bands:
             key = band_index_key(prefix, band)
             raw = txn.get(key, db=db)
-            ids = _bytes_list_dec.decode(raw) if raw is not None else []
+            ids = _ids_dec.decode(raw) if raw is not None else []
             if record.id in ids:
                 continue
             ids.append(record.id)
-            txn.put(key, _record_enc.encode(ids[-_BAND_FANOUT:]), db=db)
+            txn.put(key, encode_record(ids[-_BAND_FANOUT:]), db=db)
         record.bands = list(p.bands)
 
     def _remember_device(self, record: VisitorRecord, now: int) -> None:
@@ -405,7 +350,7 @@ class IdentifyDevice:
         seen = [(v, ts) for v, ts in seen if now - ts < DAY_US and v != record.id]
         seen.append((record.id, now))
         seen = seen[-_MAX_IP_VISITORS:]
-        txn.put(key, _record_enc.encode(seen), db=db)
+        txn.put(key, encode_record(seen), db=db)
         return Velocity(
             distinctIps1h=sum(1 for _, ts in record.ips if now - ts < HOUR_US),
             distinctIps24h=len(record.ips),
@@ -424,7 +369,7 @@ class IdentifyDevice:
             event.visitorId, event.verdict, event.signals.bot.detected,
             event.signals.vpn.detected, event.confidence,
         )  # fmt: skip
-        txn.put(time_key(prefix, now, rid), _record_enc.encode(summary), db=db)
+        txn.put(time_key(prefix, now, rid), encode_record(summary), db=db)
         txn.put(
             visitor_events_prefix(prefix, event.visitorId) + now.to_bytes(8, "big") + rid.encode(),
             b"",
@@ -467,25 +412,3 @@ class IdentifyDevice:
         }
         for name, value in row.items():
             cols[name].append(value)
-
-
-def band_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
-    raw = txn.get(key, db=db)
-    if raw is None:
-        return
-    ids = [v for v in _bytes_list_dec.decode(raw) if v != visitor_id]
-    if ids:
-        txn.put(key, _record_enc.encode(ids), db=db)
-    else:
-        txn.delete(key, db=db)
-
-
-def ip_index_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
-    raw = txn.get(key, db=db)
-    if raw is None:
-        return
-    seen = [(v, ts) for v, ts in _ipvis_dec.decode(raw) if v != visitor_id]
-    if seen:
-        txn.put(key, _record_enc.encode(seen), db=db)
-    else:
-        txn.delete(key, db=db)

@@ -15,6 +15,7 @@ import msgspec
 import numpy as np
 
 from . import identification as ident
+from . import visitor_records as records
 from .errors import InvalidInput, NotFound
 from .scan import overlapping
 from .segments import add_tombstones, read_columns
@@ -45,7 +46,7 @@ class Visitor(msgspec.Struct):
     lastSeenAt: str
     totalVisits: int
     linkedAccounts: int
-    devices: list[ident.DeviceProfile]
+    devices: list[records.DeviceProfile]
     lists: list[str]
     ips: list[str]
 
@@ -56,7 +57,7 @@ class Deleted(msgspec.Struct):
 
 
 def get_event(txn: lmdb.Transaction, store: Store, tenant: Tenant, request_id: str) -> bytes:
-    raw = txn.get(ident.doc_key(tenant.prefix, request_id), db=store.idents)
+    raw = txn.get(records.doc_key(tenant.prefix, request_id), db=store.idents)
     if raw is None:
         raise NotFound(f"No event {request_id}.", field="requestId")
     return bytes(raw)
@@ -89,12 +90,12 @@ def list_events(
     before_us: int | None = None,
     after_us: int | None = None,
     cursor: str | None = None,
-    accept: Callable[[ident.EventSummary], bool] | None = None,
+    accept: Callable[[records.EventSummary], bool] | None = None,
     visitor_id: str | None = None,
 ) -> EventPage:
     prefix = tenant.prefix
     if visitor_id is not None:
-        head = ident.visitor_events_prefix(prefix, visitor_id)
+        head = records.visitor_events_prefix(prefix, visitor_id)
     else:
         head = b"t" + prefix
     upper = head + b"\xff" * 9
@@ -118,7 +119,7 @@ def list_events(
             ts = int.from_bytes(key[len(head) : len(head) + 8], "big")
             rid = key[len(head) + 8 :].decode()
             summary = (
-                ident.decode_summary(cur.value())
+                records.decode_summary(cur.value())
                 if visitor_id is None
                 else _summary_of(txn, store, prefix, rid)
             )
@@ -144,12 +145,12 @@ def list_events(
 
 def _summary_of(
     txn: lmdb.Transaction, store: Store, prefix: bytes, request_id: str
-) -> ident.EventSummary | None:
-    raw = txn.get(ident.doc_key(prefix, request_id), db=store.idents)
+) -> records.EventSummary | None:
+    raw = txn.get(records.doc_key(prefix, request_id), db=store.idents)
     if raw is None:
         return None
     doc = msgspec.json.decode(raw)
-    return ident.EventSummary(
+    return records.EventSummary(
         doc["visitorId"],
         doc["verdict"],
         doc["signals"]["bot"]["detected"],
@@ -159,10 +160,10 @@ def _summary_of(
 
 
 def get_visitor(txn: lmdb.Transaction, store: Store, tenant: Tenant, visitor_id: str) -> Visitor:
-    raw = txn.get(ident.visitor_key(tenant.prefix, visitor_id), db=store.visitors)
+    raw = txn.get(records.visitor_key(tenant.prefix, visitor_id), db=store.visitors)
     if raw is None:
         raise NotFound(f"No visitor {visitor_id}.", field="visitorId")
-    record = ident.decode_record(raw)
+    record = records.decode_record(raw)
     return Visitor(
         visitorId=record.id,
         firstSeenAt=iso(record.first_seen_us),
@@ -189,13 +190,13 @@ class DeleteVisitor:
 
     def apply(self, ctx: WriteContext) -> Deleted:
         prefix, txn, store = self.tenant.prefix, ctx.txn, ctx.store
-        vkey = ident.visitor_key(prefix, self.visitor_id)
+        vkey = records.visitor_key(prefix, self.visitor_id)
         raw = txn.get(vkey, db=store.visitors)
         if raw is None:
             raise NotFound(f"No visitor {self.visitor_id}.", field="visitorId")
-        record = ident.decode_record(raw)
+        record = records.decode_record(raw)
         # Events: documents, time index and visitor index.
-        head = ident.visitor_events_prefix(prefix, self.visitor_id)
+        head = records.visitor_events_prefix(prefix, self.visitor_id)
         keys = []
         with txn.cursor(db=store.idents) as cur:
             if cur.set_range(head):
@@ -206,20 +207,20 @@ class DeleteVisitor:
         for key in keys:
             ts = int.from_bytes(key[len(head) : len(head) + 8], "big")
             rid = key[len(head) + 8 :].decode()
-            txn.delete(ident.doc_key(prefix, rid), db=store.idents)
-            txn.delete(ident.time_key(prefix, ts, rid), db=store.idents)
+            txn.delete(records.doc_key(prefix, rid), db=store.idents)
+            txn.delete(records.time_key(prefix, ts, rid), db=store.idents)
             txn.delete(key, db=store.idents)
         # Matching indexes, so that the device gets a new visitor id next time.
         if record.exact is not None:
-            ekey = ident.exact_index_key(prefix, record.exact)
+            ekey = records.exact_index_key(prefix, record.exact)
             if txn.get(ekey, db=store.visitors) == self.visitor_id.encode():
                 txn.delete(ekey, db=store.visitors)
         for band in record.bands:
-            key = ident.band_index_key(prefix, band)
-            ident.band_remove(txn, store.visitors, key, self.visitor_id)
+            key = records.band_index_key(prefix, band)
+            records.band_remove(txn, store.visitors, key, self.visitor_id)
         for ip, _ in record.ips:
-            key = ident.ip_index_key(prefix, ip)
-            ident.ip_index_remove(txn, store.visitors, key, self.visitor_id)
+            key = records.ip_index_key(prefix, ip)
+            records.ip_index_remove(txn, store.visitors, key, self.visitor_id)
         txn.delete(vkey, db=store.visitors)
         # Columnar rows: tombstones now, physical removal at compaction.
         ident_id = ctx.interner.forget(txn, prefix, ident.VISITOR_KIND, self.visitor_id)

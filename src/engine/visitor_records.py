@@ -1,0 +1,113 @@
+"""Stored records of device identification: visitor records, event summaries, and the keys of
+their indexes.
+
+visitors database: `V` visitor record, `X` exact-match index, `B` band index, `I` address index.
+idents database: `r` event document, `t` time index, `v` per-visitor index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .matching import Features
+
+
+class DeviceProfile(msgspec.Struct):
+    platform: str | None
+    browser: str | None
+    gpu: str | None
+    firstSeenAt: str
+    lastSeenAt: str
+
+
+class VisitorRecord(msgspec.Struct):
+    id: str
+    first_seen_us: int
+    last_seen_us: int
+    total: int
+    features: Features
+    exact: bytes | None
+    bands: list[bytes]
+    devices: list[DeviceProfile]
+    linked: list[str]
+    ips: list[tuple[str, int]]
+
+
+class EventSummary(msgspec.Struct, array_like=True):
+    visitor: str
+    verdict: str | None
+    bot: bool
+    vpn: bool
+    confidence: float
+
+
+_record_enc = msgspec.msgpack.Encoder()
+_record_dec = msgspec.msgpack.Decoder(VisitorRecord)
+_summary_dec = msgspec.msgpack.Decoder(EventSummary)
+_ipvis_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
+_bytes_list_dec = msgspec.msgpack.Decoder(list[str])
+
+
+def visitor_key(prefix: bytes, visitor_id: str) -> bytes:
+    return b"V" + prefix + visitor_id.encode()
+
+
+def exact_index_key(prefix: bytes, key: bytes) -> bytes:
+    return b"X" + prefix + key
+
+
+def band_index_key(prefix: bytes, key: bytes) -> bytes:
+    return b"B" + prefix + key
+
+
+def ip_index_key(prefix: bytes, ip: str) -> bytes:
+    return b"I" + prefix + ip.encode()
+
+
+def doc_key(prefix: bytes, request_id: str) -> bytes:
+    return b"r" + prefix + request_id.encode()
+
+
+def time_key(prefix: bytes, ts: int, request_id: str) -> bytes:
+    return b"t" + prefix + ts.to_bytes(8, "big") + request_id.encode()
+
+
+def visitor_events_prefix(prefix: bytes, visitor_id: str) -> bytes:
+    return b"v" + prefix + visitor_id.encode() + b"\x00"
+
+
+def decode_record(raw: bytes) -> VisitorRecord:
+    return _record_dec.decode(raw)
+
+
+def decode_summary(raw: bytes) -> EventSummary:
+    return _summary_dec.decode(raw)
+
+
+def band_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
+    raw = txn.get(key, db=db)
+    if raw is None:
+        return
+    ids = [v for v in _bytes_list_dec.decode(raw) if v != visitor_id]
+    if ids:
+        txn.put(key, _record_enc.encode(ids), db=db)
+    else:
+        txn.delete(key, db=db)
+
+
+def ip_index_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
+    raw = txn.get(key, db=db)
+    if raw is None:
+        return
+    seen = [(v, ts) for v, ts in _ipvis_dec.decode(raw) if v != visitor_id]
+    if seen:
+        txn.put(key, _record_enc.encode(seen), db=db)
+    else:
+        txn.delete(key, db=db)
+
+
+def encode_record(value: Any) -> bytes:
+    """msgpack for records and index lists."""
+    return _record_enc.encode(value)
