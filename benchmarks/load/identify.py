@@ -18,66 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import httpx
+from loadtools import lua_cycling, run_hey, run_wrk
 
 from api.process import ServerProcess, cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drift import Device
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * _UNITS[unit]
-
-
-def _lua(bodies: list[str], key: str) -> str:
-    quoted = ",\n".join("[==[" + b + "]==]" for b in bodies)
-    return f"""
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer {key}"
-wrk.headers["Content-Type"] = "application/json"
-local bodies = {{ {quoted} }}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, nil, nil, bodies[(n % #bodies) + 1])
-end
-"""
-
-
-def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]),
-            "non_2xx": int(bad.group(1)) if bad else 0}  # fmt: skip
-
-
-def run_hey(url: str, body: Path, key: str, duration: int, rate: int) -> dict:
-    workers = 10
-    out = subprocess.run(
-        ["hey", "-z", f"{duration}s", "-c", str(workers), "-q", str(rate // workers), "-m", "POST",
-         "-T", "application/json", "-H", f"Authorization: Bearer {key}", "-D", str(body), url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    pct = {int(p): float(v) * 1000 for p, v in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
-    return {"rps": rps, "p50_ms": pct[50], "p99_ms": pct[99],
-            "non_2xx": sum(int(n) for c, n in codes.items() if not c.startswith("2"))}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         key = ws["keys"]["pk_live"]
         script = tmpdir / "identify.lua"
-        script.write_text(_lua(bodies, key))
+        script.write_text(lua_cycling(bodies, key))
         one = tmpdir / "one.json"
         one.write_text(bodies[0])
         env = {"SIGNALPOST_BENCHMARK_ENDPOINTS": "1"}
