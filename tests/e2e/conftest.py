@@ -1,0 +1,37 @@
+"""Fixtures of the analytics e2e tests: the app over a real engine on a fresh data directory,
+and real `signalpost serve` processes that are always killed afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _analytics_support import Api, Stack
+
+from api import ServerConfig, create_app
+from api.process import ServerProcess
+from engine import Engine, EngineConfig
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """One engine on a fresh data directory, one `scale` workspace, the app and a client."""
+    engine = Engine.open(tmp_path / "data", EngineConfig())
+    ws = engine.create_workspace("e2e", "scale")
+    app = create_app(ServerConfig(), engine=engine)
+    api = Api(app)
+    try:
+        yield Stack(engine, ws, app, api)
+    finally:
+        api.close()
+        engine.close()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ServerProcess]]:
+    """Servers a test starts are appended here; whatever still runs is killed afterwards."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.kill(hard=True)
