@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from . import codec, dictionary
+from . import visitor_records as records
 from .config import EngineConfig
 from .errors import BatchTooLarge, InvalidInput
 from .tenant import Tenant
@@ -139,6 +140,8 @@ class IngestEvents:
         rows = self.rows
         if any(row[4] for row in rows):
             rows = self._first_sightings(ctx, rows)
+        if any(row[5] for row in rows):
+            _link_visitors(ctx, prefix, rows)
         stored = len(rows)
         if stored:
             ts, users, names, props, inserts, requests = zip(*rows, strict=True)
@@ -176,3 +179,31 @@ class IngestEvents:
                 txn.put(key, received_bytes, db=dedup_db)
             kept.append(row)
         return kept
+
+
+class _DocVisitor(msgspec.Struct):
+    visitorId: str
+
+
+_doc_visitor = msgspec.json.Decoder(_DocVisitor)
+
+
+def _link_visitors(ctx: WriteContext, prefix: bytes, rows: list[Row]) -> None:
+    """An event that carries the request_id of a device identification links its user to that
+    identification's visitor (the visitor's `linkedAccounts`)."""
+    txn, store = ctx.txn, ctx.store
+    for _, user_id, _, _, _, request_id in rows:
+        if not request_id:
+            continue
+        raw = txn.get(records.doc_key(prefix, request_id.decode()), db=store.idents)
+        if raw is None:
+            continue
+        visitor_id = _doc_visitor.decode(raw).visitorId
+        key = records.visitor_key(prefix, visitor_id)
+        raw_record = txn.get(key, db=store.visitors)
+        if raw_record is None:
+            continue
+        record = records.decode_record(raw_record)
+        if user_id not in record.linked and len(record.linked) < records.MAX_LINKED:
+            record.linked.append(user_id)
+            txn.put(key, records.encode_record(record), db=store.visitors)

@@ -24,6 +24,7 @@ from .signals import Signals, UserAgentInfo, evaluate
 from .tenant import Tenant
 from .timeutil import iso
 from .visitor_records import (
+    MAX_LINKED,
     DeviceProfile,
     EventSummary,
     VisitorRecord,
@@ -50,7 +51,6 @@ DAY_US = 24 * HOUR_US
 _ALPHABET = string.ascii_letters + string.digits
 _BAND_FANOUT = 32  # visitors remembered per band key: enough for look-alike devices
 _MAX_DEVICES = 20
-_MAX_LINKED = 100
 _MAX_IPS = 64
 _MAX_IP_VISITORS = 256
 
@@ -234,7 +234,7 @@ class IdentifyDevice:
         record.last_seen_us = now
         record.total += 1
         req = p.request
-        if req.linkedId and req.linkedId not in record.linked and len(record.linked) < _MAX_LINKED:
+        if req.linkedId and req.linkedId not in record.linked and len(record.linked) < MAX_LINKED:
             record.linked.append(req.linkedId)
         self._remember_device(record, now)
         velocity = self._velocity(ctx, record, now)

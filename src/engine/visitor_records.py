@@ -13,6 +13,8 @@ import msgspec
 
 from .matching import Features
 
+MAX_LINKED = 100  # linked accounts remembered per visitor
+
 
 class DeviceProfile(msgspec.Struct):
     platform: str | None

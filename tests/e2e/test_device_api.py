@@ -293,3 +293,20 @@ def test_msgspec_roundtrip_of_documents(env):
     stored = msgspec.json.decode(engine.event_document(tenant, event.requestId))
     assert stored == msgspec.json.decode(msgspec.json.encode(event))
     assert stored["ip"]["country"] == "US"
+
+
+@pytest.mark.anyio
+async def test_analytics_events_with_a_request_id_link_the_user_to_the_visitor(env):
+    _engine, ws, app = env
+    async with await _client(app) as c:
+        answer = (await _identify(c, ws.keys.pk_live)).json()
+        for user in ("usr_a", "usr_a", "usr_b"):
+            event = {"user_id": user, "event": "signed_in", "request_id": answer["requestId"]}
+            r = await c.post("/v1/events", json=event, headers=_auth(ws.keys.pk_live))
+            assert r.status_code == 200
+        unknown = {"user_id": "usr_c", "event": "x", "request_id": "req_unknown"}
+        assert (
+            await c.post("/v1/events", json=unknown, headers=_auth(ws.keys.pk_live))
+        ).status_code == 200
+        v = await c.get(f"/v1/visitors/{answer['visitorId']}", headers=_auth(ws.keys.sk_live))
+        assert v.json()["linkedAccounts"] == 2
