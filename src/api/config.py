@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -15,9 +15,9 @@ from engine.config import EngineConfig
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = "./signalpost-data"
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    max_body_bytes: int = 1024 * 1024
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
     # Decode-and-discard endpoints used as the same-run baseline of the benchmarks.
     benchmark_endpoints: bool = False
     log_level: str = "warning"
@@ -44,9 +44,16 @@ _ENV: dict[str, tuple[str | None, str, type]] = {
 }
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _parse(value: str, kind: type) -> Any:
     if kind is bool:
-        return value.strip().lower() in ("1", "true", "yes", "on")
+        text = value.strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}, got {value!r}")
+        return text in _TRUE
     return kind(value)
 
 

@@ -76,7 +76,8 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     status, body = render(
         exc, request.method, request.url.path, request.headers.get("x-request-id", "-")
     )
-    return Response(body, status, media_type="application/json")
+    headers = getattr(exc, "headers", None)  # e.g. Allow on a 405
+    return Response(body, status, headers=headers, media_type="application/json")
 
 
 EXCEPTION_HANDLERS = {

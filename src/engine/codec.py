@@ -41,6 +41,8 @@ def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
         raise MalformedJSON(f"The request body is not valid JSON: {exc}") from None
     except UnicodeDecodeError:
         raise MalformedJSON("The request body is not valid UTF-8.") from None
+    except RecursionError:
+        raise MalformedJSON("The request body is nested too deeply.") from None
 
 
 def _humane(message: str, field: str | None) -> str:

@@ -356,11 +356,6 @@ def test_wrong_method_is_405_with_the_error_body(stack, method, path):
     assert_nothing_stored(stack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: api/errors.py handle_error()/render() drop HTTPException.headers, so a 405 "
-    "has no Allow header (RFC 9110 §15.5.6 requires it)",
-)
 @pytest.mark.parametrize(("method", "path"), METHOD_NOT_ALLOWED[:3])
 def test_405_names_the_allowed_methods(stack, method, path):
     r = stack.api.request(method, path, key=stack.ws.keys.sk_live)
@@ -373,11 +368,6 @@ def test_405_names_the_allowed_methods(stack, method, path):
 DEEP = b"[" * 5000 + b"]" * 5000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine/codec.py decode() does not catch RecursionError; JSON nested deeper "
-    "than ~1000 levels (a 10 kB body) answers 500 instead of 400",
-)
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -397,11 +387,6 @@ def test_deeply_nested_json_is_400_not_500(stack, path, body):
     assert_nothing_stored(stack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine/profiles.py validate() accepts integers outside the msgpack range; "
-    "MergeTraits.apply then raises OverflowError in the writer and the answer is 500",
-)
 @pytest.mark.parametrize("value", [10**30, -(10**30)])
 @pytest.mark.parametrize("name", ["traits", "set_once"])
 def test_trait_integers_beyond_64_bits_are_400_not_500(stack, name, value):

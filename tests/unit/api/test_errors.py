@@ -150,11 +150,6 @@ async def test_routing_errors_use_the_error_body():
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: api/errors.py handle_error() builds a new Response from render() and drops "
-    "HTTPException.headers, so 405 loses its Allow header",
-)
 async def test_405_keeps_the_allow_header():
     async with _client(_app(RuntimeError())) as c:
         r = await c.delete("/ok")
@@ -270,10 +265,5 @@ def test_every_code_is_listed_in_the_error_reference(code):
     assert f"`{code}`" in _documented_codes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: api/static/errors.md does not list `engine_closed` (EngineClosed, 503), a code "
-    "the API answers while the engine shuts down",
-)
 def test_engine_closed_is_listed_in_the_error_reference():
     assert "`engine_closed`" in _documented_codes()
