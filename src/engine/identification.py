@@ -52,7 +52,7 @@ _ALPHABET = string.ascii_letters + string.digits
 _BAND_FANOUT = 32  # visitors remembered per band key: enough for look-alike devices
 _MAX_DEVICES = 20
 _MAX_IPS = 64
-_MAX_IP_VISITORS = 256
+_MAX_IP_VISITORS = 64
 
 SIGNAL_BITS = {
     "bot": 1,
@@ -313,7 +313,9 @@ class IdentifyDevice:
             if txn.get(key, db=db) == record.id.encode():
                 txn.delete(key, db=db)
         if p.exact is not None:
-            txn.put(exact_index_key(prefix, p.exact), record.id.encode(), db=db)
+            key, vid = exact_index_key(prefix, p.exact), record.id.encode()
+            if txn.get(key, db=db) != vid:  # a put dirties a page even when nothing changes
+                txn.put(key, vid, db=db)
         record.exact = p.exact
         new_bands = set(p.bands)
         for band in record.bands:
