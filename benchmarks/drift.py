@@ -31,6 +31,7 @@ import msgspec
 
 from engine import Engine
 from engine.device import AgentRequest
+from report import emit
 
 OSES = [
     ("Windows", "Win32", "Windows NT 10.0; Win64; x64", 0.45),
@@ -230,16 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     result = simulate(args.devices, args.visits, args.seed)
-    text = json.dumps(result, indent=2)
-    print(text)
-    print(
+    emit(
+        result,
         f"keeps id: {result['keep_rate']:.4%} (target >= 99.5%)   "
         f"false merges: {result['false_merge_rate']:.4%} (target <= 0.1%)",
-        file=sys.stderr,
+        args.out,
     )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
     return 0
 
 

@@ -29,6 +29,7 @@ from api.process import ServerProcess, cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drift import Device
+from report import emit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,17 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     for phase in ("throughput", "at_1000_rps"):
         r = results[phase]
         r["ratio_rps"] = round(r["identify"]["rps"] / r["baseline"]["rps"], 3)
-    text = json.dumps(results, indent=2)
-    print(text)
     t, f = results["throughput"]["identify"], results["at_1000_rps"]["identify"]
-    print(
+    emit(
+        results,
         f"identify: {t['rps']:.0f}/s at {args.connections} connections (budget >= 3000/s); "
         f"at 1000/s p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms (budget <= 10 ms)",
-        file=sys.stderr,
+        args.out,
     )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
     return 0
 
 

@@ -27,6 +27,9 @@ from loadtools import cpu_seconds, lua_cycling, lua_numbered_events, peak_rss_mb
 
 from api.process import ServerProcess, cli
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from report import emit
+
 
 def _batch_body(size: int) -> str:
     events = [
@@ -103,18 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("single", "batch"):
         real, baseline = results[name], results[f"{name}_baseline"]
         real["ratio_to_baseline"] = round(real["events_per_s"] / baseline["events_per_s"], 3)
-    text = json.dumps(results, indent=2)
-    print(text)
     s, b = results["single"], results["batch"]
-    print(
+    emit(
+        results,
         f"single: {s['rps']:.0f} req/s p99 {s['p99_ms']:.1f} ms (budget >= 5000, <= 25 ms); "
         f"batch: {b['events_per_s']:.0f} events/s (budget >= 300000); "
         f"peak RSS {results['peak_rss_mb']['largest_process']} MB (budget <= 400)",
-        file=sys.stderr,
+        args.out,
     )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
     return 0
 
 

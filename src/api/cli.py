@@ -37,6 +37,11 @@ def _print_json(value: object) -> None:
     sys.stdout.flush()
 
 
+def _print_keys(keys: object) -> None:
+    for name, value in msgspec.structs.asdict(keys).items():  # type: ignore[arg-type]
+        print(f"  {name:9} {value}")
+
+
 def _serve(args: argparse.Namespace) -> int:
     overrides = {
         "SIGNALPOST_DATA": args.data,
@@ -57,8 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
             created = engine.create_workspace("default", "scale")
             print(f"Created workspace {created.id} ('default', plan scale) in {data_dir}.")
             print("Its API keys are shown only this once:")
-            for name, value in msgspec.structs.asdict(created.keys).items():
-                print(f"  {name:9} {value}")
+            _print_keys(created.keys)
             sys.stdout.flush()
 
     from granian import Granian
@@ -90,8 +94,7 @@ def _workspace_create(args: argparse.Namespace) -> int:
         _print_json(created)
     else:
         print(f"{created.id}  {created.name}  plan={created.plan}")
-        for name, value in msgspec.structs.asdict(created.keys).items():
-            print(f"  {name:9} {value}")
+        _print_keys(created.keys)
     return 0
 
 
@@ -113,8 +116,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
         _print_json(rotated)
     else:
         print(f"New keys for {rotated.id}; every earlier key is revoked:")
-        for name, value in msgspec.structs.asdict(rotated.keys).items():
-            print(f"  {name:9} {value}")
+        _print_keys(rotated.keys)
     return 0
 
 
