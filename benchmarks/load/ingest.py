@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from loadtools import cpu_seconds, lua_cycling, lua_numbered_events, peak_rss_mb, run_wrk
+from loadtools import cpu_seconds, lua_cycling, lua_numbered_events, peak_rss_mb, pss_mb, run_wrk
 
 from api.process import ServerProcess, cli
 
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             results["peak_rss_mb"] = {
                 "largest_process": round(largest, 1),
                 "all_processes": round(total, 1),
+                "pss_all_processes_at_end": round(pss_mb(server.pids()), 1),
             }
     for name in ("single", "batch"):
         real, baseline = results[name], results[f"{name}_baseline"]

@@ -100,3 +100,18 @@ def peak_rss_mb(pids: list[int]) -> tuple[float, float]:
         if match:
             peaks.append(int(match.group(1)) / 1024)
     return (max(peaks, default=0.0), sum(peaks))
+
+
+def pss_mb(pids: list[int]) -> float:
+    """Proportional set size summed over the processes, in MB: shared pages (the LMDB map,
+    libraries) counted once in total rather than once per process."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+        if match:
+            total += int(match.group(1))
+    return total / 1024
