@@ -53,6 +53,7 @@ _BAND_FANOUT = 32  # visitors remembered per band key: enough for look-alike dev
 _MAX_DEVICES = 20
 _MAX_IPS = 64
 _MAX_IP_VISITORS = 64
+_IP_REFRESH_US = 60_000_000
 
 SIGNAL_BITS = {
     "bot": 1,
@@ -348,11 +349,15 @@ class IdentifyDevice:
         record.ips = ips[-_MAX_IPS:]
         key = ip_index_key(prefix, address)
         raw = txn.get(key, db=db)
-        seen = _ipvis_dec.decode(raw) if raw is not None else []
-        seen = [(v, ts) for v, ts in seen if now - ts < DAY_US and v != record.id]
+        stored = _ipvis_dec.decode(raw) if raw is not None else []
+        last = next((ts for v, ts in reversed(stored) if v == record.id), None)
+        seen = [(v, ts) for v, ts in stored if now - ts < DAY_US and v != record.id]
         seen.append((record.id, now))
         seen = seen[-_MAX_IP_VISITORS:]
-        txn.put(key, encode_record(seen), db=db)
+        # A visitor seen on this address within the minute changes no count that matters
+        # (windows are an hour and a day): skip rewriting the entry, which dirties pages.
+        if last is None or now - last >= _IP_REFRESH_US or len(stored) != len(seen):
+            txn.put(key, encode_record(seen), db=db)
         return Velocity(
             distinctIps1h=sum(1 for _, ts in record.ips if now - ts < HOUR_US),
             distinctIps24h=len(record.ips),
