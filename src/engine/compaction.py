@@ -20,6 +20,7 @@ from pyroaring import BitMap
 
 from .columns import VAR, VarColumn, concat_var, decode_var, encode_fixed, encode_var
 from .config import CompactionConfig
+from .dedup import prune_step
 from .segments import (
     SCHEMAS,
     SegmentMeta,
@@ -169,10 +170,18 @@ class Compactor:
     """
 
     def __init__(
-        self, store: Store, writer: Writer, config: CompactionConfig, interval: float = 0.2
+        self,
+        store: Store,
+        writer: Writer,
+        config: CompactionConfig,
+        interval: float = 0.2,
+        dedup_window_us: int = 7 * 24 * 3600 * 1_000_000,
     ) -> None:
         self._store, self._writer, self._config = store, writer, config
         self._interval = interval
+        self._dedup_window_us = dedup_window_us
+        self._dedup_cursor = b""
+        self._next_prune = 0.0
         self._pending: set[tuple[bytes, str]] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -209,7 +218,20 @@ class Compactor:
                     continue
                 self._compact(pending)
 
+    def _prune_dedup(self) -> None:
+        """One bounded pruning step of expired insert_ids, at most every few seconds."""
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + 5.0
+        try:
+            _, self._dedup_cursor = prune_step(
+                self._store, self._writer, self._dedup_cursor, now_us() - self._dedup_window_us
+            )
+        except Exception:
+            log.exception("dedup pruning failed; it will be retried")
+
     def _compact(self, pending: set[tuple[bytes, str]]) -> None:
+        self._prune_dedup()
         for prefix, table in pending:
             try:
                 while not self._stopping and merge_step(

@@ -39,7 +39,12 @@ class Engine:
             on_commit=self._on_commit,
         )
         if self.config.compaction.enabled:
-            self._compactor = Compactor(self.store, self.writer, self.config.compaction)
+            self._compactor = Compactor(
+                self.store,
+                self.writer,
+                self.config.compaction,
+                dedup_window_us=self.config.dedup_window_seconds * 1_000_000,
+            )
         self.ipintel = IpIntelligence(self.config.ip)
 
     @classmethod
