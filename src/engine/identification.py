@@ -318,6 +318,8 @@ class IdentifyDevice:
             if txn.get(key, db=db) != vid:  # a put dirties a page even when nothing changes
                 txn.put(key, vid, db=db)
         record.exact = p.exact
+        if record.bands == p.bands:
+            return  # a returning device with unchanged features: its band entries stand
         new_bands = set(p.bands)
         for band in record.bands:
             if band not in new_bands:
