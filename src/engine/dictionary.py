@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import lmdb
-import numpy as np
 
 from .store import Store
 
@@ -122,13 +121,3 @@ def strings(
         if raw is not None:
             out[int(ident)] = bytes(raw).decode()
     return out
-
-
-def decode_column(
-    txn: lmdb.Transaction, store: Store, prefix: bytes, kind: bytes, ids: np.ndarray
-) -> np.ndarray:
-    """Turn an id column into an object array of strings."""
-    uniq, inverse = np.unique(ids, return_inverse=True)
-    mapping = strings(txn, store, prefix, kind, uniq.tolist())
-    table = np.array([mapping.get(int(i), "") for i in uniq], dtype=object)
-    return table[inverse] if len(ids) else np.array([], dtype=object)

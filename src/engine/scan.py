@@ -71,7 +71,3 @@ def load(
         else:
             out[name] = [] if SCHEMAS[table][name] == VAR else np.array([], "i8")
     return out
-
-
-def count(txn: lmdb.Transaction, store: Store, prefix: bytes, table: str) -> int:
-    return sum(m.rows for _, m in list_segments(txn, store, prefix, table))

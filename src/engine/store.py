@@ -69,9 +69,6 @@ class Store:
         with translate_errors():
             return self.env.begin(write=True)
 
-    def sync(self) -> None:
-        self.env.sync(True)
-
     def close(self) -> None:
         self.env.close()
 
