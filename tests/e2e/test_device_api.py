@@ -8,6 +8,8 @@ import httpx
 import msgspec
 import pytest
 from _device_support import CHROME_UA, COMPONENTS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api import ServerConfig, create_app
 from engine import Engine, EngineConfig
@@ -310,3 +312,47 @@ async def test_analytics_events_with_a_request_id_link_the_user_to_the_visitor(e
         ).status_code == 200
         v = await c.get(f"/v1/visitors/{answer['visitorId']}", headers=_auth(ws.keys.sk_live))
         assert v.json()["linkedAccounts"] == 2
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_component_names = st.sampled_from(
+    ["userAgent", "screen", "webgl", "fonts", "storage", "automation", "clientHints",
+     "hardwareConcurrency", "deviceMemory", "canvas", "timezone", "languages", "mobile"]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(_component_names, _json_values, max_size=6).map(
+            lambda c: msgspec.json.encode({"components": c})
+        ),
+        st.dictionaries(st.sampled_from(["components", "linkedId", "type", "tag", "mobile",
+                                         "storedVisitorId"]), _json_values, max_size=4).map(
+            msgspec.json.encode
+        ),
+    )
+)  # fmt: skip
+def test_no_agent_payload_gets_a_5xx(env, body):
+    import asyncio
+
+    _engine, ws, app = env
+
+    async def send():
+        async with await _client(app) as c:
+            for key in (ws.keys.pk_live, ws.keys.sk_live):
+                r = await c.post("/v1/agent/identify", content=body, headers=_auth(key))
+                assert r.status_code < 500, r.text
+                if r.status_code >= 400:
+                    assert set(r.json()["error"]) >= {"code", "message", "docs"}
+
+    asyncio.run(send())
