@@ -11,6 +11,7 @@ import msgspec
 from engine.device import AgentRequest
 from engine.events import BatchIn, EventIn, IngestResult
 from engine.identification import AgentAnswer, IdentificationEvent
+from engine.lists import EntriesIn, EntriesResult, ListDeleted, ListIn, ListOut, ListPage
 from engine.profiles import IdentifyIn, IdentifyResult
 from engine.usage import Usage
 from engine.visitors import Deleted, EventPage, Visitor
@@ -31,6 +32,12 @@ _SCHEMAS = (
     EventPage,
     Visitor,
     Deleted,
+    ListIn,
+    ListOut,
+    ListPage,
+    EntriesIn,
+    EntriesResult,
+    ListDeleted,
 )
 
 _ERRORS = {
@@ -224,6 +231,41 @@ def build() -> dict[str, Any]:
                     *_PAGE_PARAMS,
                 ],
                 errors=("400", "401", "403", "404"),
+            )
+        },
+        "/v1/lists": {
+            "post": _operation(
+                "Create a list of visitor ids, IP addresses or emails (name unique).",
+                body="ListIn",
+                response=_ref("ListOut"),
+                errors=("400", "401", "403"),
+            ),
+            "get": _operation(
+                "The workspace environment's lists with their live entry counts.",
+                response=_ref("ListPage"),
+                params=[
+                    _query("type", "visitor, ip or email."),
+                    _query("limit", "1 to 100, default 100."),
+                    _query("offset", "Default 0."),
+                ],
+                errors=("400", "401", "403"),
+            ),
+        },
+        "/v1/lists/{list_id}/entries": {
+            "patch": _operation(
+                "Add and remove up to 1,000 entries atomically; one invalid entry changes nothing.",
+                body="EntriesIn",
+                response=_ref("EntriesResult"),
+                params=[_path("list_id", "The list id (lst_…).")],
+                errors=("400", "401", "403", "404"),
+            )
+        },
+        "/v1/lists/{list_id}": {
+            "delete": _operation(
+                "Delete a list and its entries.",
+                response=_ref("ListDeleted"),
+                params=[_path("list_id", "The list id (lst_…).")],
+                errors=("401", "403", "404"),
             )
         },
         "/agent.js": {"get": _operation("The browser agent script.", auth=False, errors=())},

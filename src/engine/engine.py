@@ -10,12 +10,14 @@ from types import TracebackType
 from . import events as _events
 from . import export as _export
 from . import identification as _ident
+from . import lists as _lists
 from . import profiles as _profiles
 from . import visitors as _visitors
 from . import workspaces as _workspaces
 from .compaction import Compactor, merge_step
 from .config import EngineConfig
 from .device import AgentRequest
+from .errors import InvalidInput
 from .ipintel import IpIntelligence
 from .segments import SCHEMAS
 from .store import Store
@@ -216,6 +218,49 @@ class Engine:
 
     async def delete_visitor_async(self, tenant: Tenant, visitor_id: str) -> _visitors.Deleted:
         return await self.writer.submit_async(_visitors.DeleteVisitor(tenant, visitor_id))
+
+    # -- lists -----------------------------------------------------------------------------
+
+    def create_list(self, tenant: Tenant, request: _lists.ListIn) -> _lists.ListOut:
+        return self.writer.run(_lists.CreateList(tenant, request))
+
+    async def create_list_async(self, tenant: Tenant, request: _lists.ListIn) -> _lists.ListOut:
+        return await self.writer.submit_async(_lists.CreateList(tenant, request))
+
+    def lists(
+        self, tenant: Tenant, kind: str | None = None, limit: int = 100, offset: int = 0
+    ) -> _lists.ListPage:
+        with self.store.read() as txn:
+            records = _lists.all_lists(txn, self.store, tenant)
+        chosen = [r for r in records if kind is None or r.type == kind]
+        return _lists.ListPage(
+            [_lists.out(r) for r in chosen[offset : offset + limit]], len(chosen)
+        )
+
+    def _patch_op(
+        self, tenant: Tenant, list_id: str, request: _lists.EntriesIn
+    ) -> _lists.PatchEntries:
+        if len(request.add) + len(request.remove) > _lists.MAX_ENTRIES_PER_CALL:
+            raise InvalidInput(
+                f"At most {_lists.MAX_ENTRIES_PER_CALL} entries per call.", field="add"
+            )
+        return _lists.PatchEntries(tenant, list_id, request)
+
+    def patch_list(
+        self, tenant: Tenant, list_id: str, request: _lists.EntriesIn
+    ) -> _lists.EntriesResult:
+        return self.writer.run(self._patch_op(tenant, list_id, request))
+
+    async def patch_list_async(
+        self, tenant: Tenant, list_id: str, request: _lists.EntriesIn
+    ) -> _lists.EntriesResult:
+        return await self.writer.submit_async(self._patch_op(tenant, list_id, request))
+
+    def delete_list(self, tenant: Tenant, list_id: str) -> _lists.ListDeleted:
+        return self.writer.run(_lists.DeleteList(tenant, list_id))
+
+    async def delete_list_async(self, tenant: Tenant, list_id: str) -> _lists.ListDeleted:
+        return await self.writer.submit_async(_lists.DeleteList(tenant, list_id))
 
     # -- reading back --------------------------------------------------------------------
 

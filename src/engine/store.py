@@ -24,6 +24,7 @@ DATABASES = (
     b"usage",  # monthly counters
     b"idents",  # identification documents and their time and visitor indexes
     b"visitors",  # visitor records and fingerprint indexes
+    b"lists",  # allow/block lists and their entries
 )
 
 
@@ -58,6 +59,7 @@ class Store:
         self.usage = self.dbs["usage"]
         self.idents = self.dbs["idents"]
         self.visitors = self.dbs["visitors"]
+        self.lists = self.dbs["lists"]
 
     @contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:

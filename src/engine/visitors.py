@@ -15,13 +15,14 @@ import msgspec
 import numpy as np
 
 from . import identification as ident
+from . import lists
 from . import visitor_records as records
 from .errors import InvalidInput, NotFound
 from .scan import overlapping
 from .segments import add_tombstones, read_columns
 from .store import Store
 from .tenant import Tenant
-from .timeutil import iso
+from .timeutil import iso, now_us
 from .writer import WriteContext
 
 
@@ -171,7 +172,7 @@ def get_visitor(txn: lmdb.Transaction, store: Store, tenant: Tenant, visitor_id:
         totalVisits=record.total,
         linkedAccounts=len(record.linked),
         devices=record.devices,
-        lists=[],
+        lists=lists.memberships(txn, store, tenant, "visitor", record.id, now_us()),
         ips=sorted({ip for ip, _ in record.ips}),
     )
 
@@ -222,6 +223,7 @@ class DeleteVisitor:
             key = records.ip_index_key(prefix, ip)
             records.ip_index_remove(txn, store.visitors, key, self.visitor_id)
         txn.delete(vkey, db=store.visitors)
+        lists.forget_visitor(ctx, self.tenant, self.visitor_id)
         # Columnar rows: tombstones now, physical removal at compaction.
         ident_id = ctx.interner.forget(txn, prefix, ident.VISITOR_KIND, self.visitor_id)
         if ident_id is not None:
