@@ -13,6 +13,7 @@ from engine.events import BatchIn, EventIn, IngestResult
 from engine.identification import AgentAnswer, IdentificationEvent
 from engine.lists import EntriesIn, EntriesResult, ListDeleted, ListIn, ListOut, ListPage
 from engine.profiles import IdentifyIn, IdentifyResult
+from engine.rule_store import RuleDeleted, RuleIn, RuleOut, RulePatch, RuleWritten
 from engine.usage import Usage
 from engine.visitors import Deleted, EventPage, Visitor
 
@@ -38,6 +39,11 @@ _SCHEMAS = (
     EntriesIn,
     EntriesResult,
     ListDeleted,
+    RuleIn,
+    RulePatch,
+    RuleOut,
+    RuleWritten,
+    RuleDeleted,
 )
 
 _ERRORS = {
@@ -232,6 +238,45 @@ def build() -> dict[str, Any]:
                 ],
                 errors=("400", "401", "403", "404"),
             )
+        },
+        "/v1/rules": {
+            "post": _operation(
+                "Create a rule; it governs the next identification in every worker.",
+                body="RuleIn",
+                response=_ref("RuleWritten"),
+                errors=("400", "401", "403"),
+            ),
+            "get": _operation(
+                "Rules in priority order (summaries: condition operator and leaf count).",
+                response={"type": "object"},
+                params=[
+                    _query("status", "live, monitor, draft or paused."),
+                    _query("limit", "1 to 100, default 100."),
+                    _query("offset", "Default 0."),
+                ],
+                errors=("400", "401", "403"),
+            ),
+        },
+        "/v1/rules/{rule_id}": {
+            "get": _operation(
+                "One rule with its conditions, action and match statistics.",
+                response=_ref("RuleOut"),
+                params=[_path("rule_id", "The rule id (rul_…).")],
+                errors=("401", "403", "404"),
+            ),
+            "put": _operation(
+                "Update part of a rule; `sideEffects` replaces the existing list.",
+                body="RulePatch",
+                response=_ref("RuleWritten"),
+                params=[_path("rule_id", "The rule id (rul_…).")],
+                errors=("400", "401", "403", "404"),
+            ),
+            "delete": _operation(
+                "Delete a rule; it stops being evaluated at once.",
+                response=_ref("RuleDeleted"),
+                params=[_path("rule_id", "The rule id (rul_…).")],
+                errors=("401", "403", "404"),
+            ),
         },
         "/v1/lists": {
             "post": _operation(

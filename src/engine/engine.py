@@ -12,6 +12,7 @@ from . import export as _export
 from . import identification as _ident
 from . import lists as _lists
 from . import profiles as _profiles
+from . import rule_store as _rules
 from . import visitors as _visitors
 from . import workspaces as _workspaces
 from .compaction import Compactor, merge_step
@@ -261,6 +262,29 @@ class Engine:
 
     async def delete_list_async(self, tenant: Tenant, list_id: str) -> _lists.ListDeleted:
         return await self.writer.submit_async(_lists.DeleteList(tenant, list_id))
+
+    # -- rules -----------------------------------------------------------------------------
+
+    async def create_rule_async(self, tenant: Tenant, request: _rules.RuleIn) -> _rules.RuleWritten:
+        return await self.writer.submit_async(_rules.CreateRule(tenant, request, now_us()))
+
+    def create_rule(self, tenant: Tenant, request: _rules.RuleIn) -> _rules.RuleWritten:
+        return self.writer.run(_rules.CreateRule(tenant, request, now_us()))
+
+    async def update_rule_async(
+        self, tenant: Tenant, rule_id: str, patch: _rules.RulePatch
+    ) -> _rules.RuleWritten:
+        return await self.writer.submit_async(_rules.UpdateRule(tenant, rule_id, patch, now_us()))
+
+    async def delete_rule_async(self, tenant: Tenant, rule_id: str) -> _rules.RuleDeleted:
+        return await self.writer.submit_async(_rules.DeleteRule(tenant, rule_id))
+
+    def rules(self, tenant: Tenant) -> list[_rules.RuleOut]:
+        with self.store.read() as txn:
+            return [
+                _rules.out(r, _rules.stats_of(txn, self.store, tenant.prefix, r.id))
+                for r in _rules.all_rules(txn, self.store, tenant.prefix)
+            ]
 
     # -- reading back --------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from . import matching
+from . import lists, matching, rule_program, rule_store
 from .device import AgentRequest
 from .ipintel import IpInfo, IpIntelligence
 from .matching import Features
@@ -266,8 +266,33 @@ class IdentifyDevice:
             linkedId=req.linkedId,
             velocity=velocity,
         )
+        self._decide(ctx, event, now)
         self._store_event(ctx, event, scores, now)
         return event
+
+    def _decide(self, ctx: WriteContext, event: IdentificationEvent, now: int) -> None:
+        """Rules in priority order: the first matching live rule sets the verdict and runs its
+        side effects; monitor rules only count their matches."""
+        prefix, txn, store = self.tenant.prefix, ctx.txn, ctx.store
+        active = ctx.caches.setdefault("rules", rule_store.RuleCache()).active(txn, store, prefix)
+        if not active:
+            return
+        document = msgspec.to_builtins(event)
+        members = lists.Membership(txn, store, self.tenant, now)
+        event.verdict = "allow"
+        decided = False
+        for rule in active:
+            if decided and rule.status == "live":
+                continue
+            if not rule_program.run(rule.program, document, members):
+                continue
+            rule_store.record_match(txn, store, prefix, rule.id, now)
+            if rule.status == "monitor":
+                continue
+            decided = True
+            event.verdict = rule.action.verdict
+            event.matchedRule = {"id": rule.id, "name": rule.name, "priority": rule.priority}
+            lists.apply_side_effects(ctx, self.tenant, rule.action.sideEffects, event.visitorId)
 
     def _match(self, ctx: WriteContext) -> tuple[VisitorRecord | None, float]:
         p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors

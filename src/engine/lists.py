@@ -8,8 +8,10 @@ entries are removed by later writes to the list, and `entryCount` counts live en
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import secrets
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Literal
 
 import lmdb
@@ -21,6 +23,7 @@ from .tenant import Tenant
 from .timeutil import iso
 from .writer import WriteContext
 
+log = logging.getLogger("signalpost.rules")
 ListType = Literal["visitor", "ip", "email"]
 MAX_ENTRIES_PER_CALL = 1000
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -255,3 +258,63 @@ def forget_visitor(ctx: WriteContext, tenant: Tenant, visitor_id: str) -> None:
                 txn, ctx.store, _entry_prefix(tenant.prefix, record.id), ctx.now_us
             )
             txn.put(_list_key(tenant.prefix, record.id), _enc.encode(record), db=db)
+
+
+class Membership(Mapping[str, "_Members"]):
+    """Lists as rule conditions see them: name -> a container answering `in` from the store."""
+
+    def __init__(self, txn: lmdb.Transaction, store: Store, tenant: Tenant, now: int) -> None:
+        self._txn, self._store, self._tenant, self._now = txn, store, tenant, now
+        raw = {r.name: r for r in all_lists(txn, store, tenant)}
+        self._records = raw
+
+    def __getitem__(self, name: str) -> _Members:
+        record = self._records[name]
+        return _Members(self, _entry_prefix(self._tenant.prefix, record.id), record.type)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+class _Members:
+    __slots__ = ("_head", "_kind", "_owner")
+
+    def __init__(self, owner: Membership, head: bytes, kind: str) -> None:
+        self._owner, self._head, self._kind = owner, head, kind
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        if self._kind == "email":
+            value = value.strip().lower()
+        o = self._owner
+        return _live(o._txn.get(self._head + value.encode(), db=o._store.lists), o._now)
+
+
+def apply_side_effects(ctx: WriteContext, tenant: Tenant, effects: list, visitor_id: str) -> None:
+    """addToList / removeFromList of the matched visitor, in the identification's transaction.
+    Webhook and Slack deliveries are not built yet; `log` writes a structured log line."""
+    txn, db = ctx.txn, ctx.store.lists
+    names = {r.name: r for r in all_lists(txn, ctx.store, tenant)}
+    for effect in effects:
+        record = names.get(getattr(effect, "list", None) or "")
+        if effect.type == "log":
+            log.info("rule side effect", extra={"visitorId": visitor_id})
+        if record is None or record.type != "visitor":
+            continue
+        key = _entry_prefix(tenant.prefix, record.id) + visitor_id.encode()
+        if effect.type == "addToList":
+            expiry = (ctx.now_us + record.ttl * 1_000_000) if record.ttl else 0
+            txn.put(key, expiry.to_bytes(8, "little"), db=db)
+        elif effect.type == "removeFromList":
+            txn.delete(key, db=db)
+        else:
+            continue
+        record.entry_count = _count_live(
+            txn, ctx.store, _entry_prefix(tenant.prefix, record.id), ctx.now_us
+        )
+        record.updated_us = ctx.now_us
+        txn.put(_list_key(tenant.prefix, record.id), _enc.encode(record), db=db)

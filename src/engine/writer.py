@@ -43,10 +43,18 @@ class _TableBuilder:
 class WriteContext:
     """What an operation sees while the writer applies it: the transaction and the builders."""
 
-    def __init__(self, txn: lmdb.Transaction, store: Store, interner: Interner) -> None:
+    def __init__(
+        self,
+        txn: lmdb.Transaction,
+        store: Store,
+        interner: Interner,
+        caches: dict[str, Any] | None = None,
+    ) -> None:
         self.txn = txn
         self.store = store
         self.interner = interner
+        # Per-process caches that outlive one group (e.g. compiled rules), owned by the writer.
+        self.caches = caches if caches is not None else {}
         self.now_us = time.time_ns() // 1000
         self._builders: dict[tuple[bytes, str], _TableBuilder] = {}
         self.written: set[tuple[bytes, str]] = set()
@@ -143,6 +151,7 @@ class Writer:
         self._max_group = max_group_ops
         self._group_wait = group_wait_us / 1e6
         self._interner = Interner(store)
+        self._caches: dict[str, Any] = {}
         self._on_commit = on_commit
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="signalpost-writer", daemon=True)
@@ -235,7 +244,7 @@ class Writer:
 
     def _apply(self, group: list[_Item]) -> tuple[list[Any], set]:
         txn = self._store.begin_write()
-        ctx = WriteContext(txn, self._store, self._interner)
+        ctx = WriteContext(txn, self._store, self._interner, self._caches)
         try:
             with translate_errors():
                 results = [op.apply(ctx) for op, _ in group]

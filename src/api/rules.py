@@ -1,0 +1,103 @@
+"""Rules endpoints: create, list, read, update, delete."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import codec
+from engine.errors import InvalidInput, NotFound
+from engine.rule_store import RuleIn, RulePatch
+
+from .auth import authenticate
+from .body import read_body
+from .lists import _int
+from .state import state_of
+
+_encoder = msgspec.json.Encoder()
+_rule_decoder = msgspec.json.Decoder(RuleIn)
+_patch_decoder = msgspec.json.Decoder(RulePatch)
+_STATUSES = ("live", "monitor", "draft", "paused")
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
+
+
+async def create_rule(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    body = codec.decode(_rule_decoder, await read_body(request, st.config.max_body_bytes))
+    return _json(await st.engine.create_rule_async(key.tenant, body), 201)
+
+
+async def list_rules(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    status = request.query_params.get("status")
+    if status is not None and status not in _STATUSES:
+        raise InvalidInput("'status' must be live, monitor, draft or paused.", field="status")
+    limit = _int(request, "limit", 100, 1, 100)
+    offset = _int(request, "offset", 0, 0, 1_000_000)
+    rules = [r for r in st.engine.rules(key.tenant) if status is None or r.status == status]
+    data = [_summary(r) for r in rules[offset : offset + limit]]
+    return _json({"data": data, "total": len(rules)})
+
+
+def _summary(rule) -> dict:  # type: ignore[no-untyped-def]
+    """The list form of a rule, as the device API document shows it."""
+    conditions = {
+        "operator": rule.conditions.get("operator", "AND"),
+        "count": _leaves(rule.conditions),
+    }
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "status": rule.status,
+        "priority": rule.priority,
+        "conditions": conditions,
+        "action": rule.action.verdict,
+        "createdAt": rule.createdAt,
+    }
+
+
+def _leaves(node: dict) -> int:
+    if "rules" in node:
+        return sum(_leaves(child) for child in node["rules"])
+    return 1
+
+
+async def get_rule(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    rule_id = request.path_params["rule_id"]
+    for rule in st.engine.rules(key.tenant):
+        if rule.id == rule_id:
+            return _json(rule)
+    raise NotFound(f"No rule {rule_id}.", field="ruleId")
+
+
+async def update_rule(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    patch = codec.decode(_patch_decoder, await read_body(request, st.config.max_body_bytes))
+    return _json(
+        await st.engine.update_rule_async(key.tenant, request.path_params["rule_id"], patch)
+    )
+
+
+async def delete_rule(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    return _json(await st.engine.delete_rule_async(key.tenant, request.path_params["rule_id"]))
+
+
+routes = [
+    Route("/v1/rules", create_rule, methods=["POST"]),
+    Route("/v1/rules", list_rules, methods=["GET"]),
+    Route("/v1/rules/{rule_id}", get_rule, methods=["GET"]),
+    Route("/v1/rules/{rule_id}", update_rule, methods=["PUT"]),
+    Route("/v1/rules/{rule_id}", delete_rule, methods=["DELETE"]),
+]
