@@ -31,12 +31,12 @@ Handler = Callable[[AppState, KeyInfo, bytes, dict[str, Any]], Awaitable[bytes]]
 
 async def _event(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
     event = events.decode_event(body)
-    return _encoder.encode(await st.engine.ingest(key.tenant, [event]))
+    return _encoder.encode(await st.engine.ingest(key.tenant, [event], decoded=True))
 
 
 async def _batch(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
     batch = events.decode_batch(body, st.engine.config)
-    return _encoder.encode(await st.engine.ingest(key.tenant, batch, batch=True))
+    return _encoder.encode(await st.engine.ingest(key.tenant, batch, batch=True, decoded=True))
 
 
 async def _discard_event(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:

@@ -59,14 +59,17 @@ def plan(
         group = by_level[level]
         if len(group) < config.fanout:
             continue
-        chosen, rows = [], 0
-        for number, meta in group[: config.fanout]:
-            if chosen and rows + meta.rows > config.max_step_rows:
-                break
-            chosen.append(number)
-            rows += meta.rows
-        if len(chosen) >= 2:
-            return chosen, level + 1
+        # The oldest run of at least two segments that fits in one step; a run that starts with
+        # a segment too large to pair must not starve the rest of the level.
+        for start in range(len(group) - 1):
+            chosen, rows = [], 0
+            for number, meta in group[start : start + config.fanout]:
+                if chosen and rows + meta.rows > config.max_step_rows:
+                    break
+                chosen.append(number)
+                rows += meta.rows
+            if len(chosen) >= 2:
+                return chosen, level + 1
     return None
 
 

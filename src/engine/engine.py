@@ -99,30 +99,43 @@ class Engine:
     # -- behavioural events --------------------------------------------------------------
 
     def _ingest_op(
-        self, tenant: Tenant, events: list[_events.EventIn], batch: bool
+        self, tenant: Tenant, events: list[_events.EventIn], batch: bool, decoded: bool
     ) -> _events.IngestEvents:
         # Validation happens before anything is queued: a bad event raises InvalidInput and
         # nothing of its batch is stored.
         received = now_us()
         if batch:
-            rows = _events.prepare_batch(events, received, self.config)
+            rows = _events.prepare_batch(events, received, self.config, decoded)
         else:
-            rows = [_events.prepare(e, received, self.config) for e in events]
+            rows = [_events.prepare(e, received, self.config, decoded=decoded) for e in events]
         return _events.IngestEvents(
             tenant, rows, received, self.config.dedup_window_seconds * 1_000_000
         )
 
     def submit_events(
-        self, tenant: Tenant, events: list[_events.EventIn], *, batch: bool = False
+        self,
+        tenant: Tenant,
+        events: list[_events.EventIn],
+        *,
+        batch: bool = False,
+        decoded: bool = False,
     ) -> Future[_events.IngestResult]:
-        """Validate and queue events for the next group commit. The future resolves once durable."""
-        return self.writer.submit(self._ingest_op(tenant, events, batch))
+        """Validate and queue events for the next group commit. The future resolves once durable.
+
+        `decoded=True` skips the checks that `events.decode_event`/`decode_batch` already made.
+        """
+        return self.writer.submit(self._ingest_op(tenant, events, batch, decoded))
 
     async def ingest(
-        self, tenant: Tenant, events: list[_events.EventIn], *, batch: bool = False
+        self,
+        tenant: Tenant,
+        events: list[_events.EventIn],
+        *,
+        batch: bool = False,
+        decoded: bool = False,
     ) -> _events.IngestResult:
         """`submit_events` for asyncio callers: returns once the events are durable."""
-        return await self.writer.submit_async(self._ingest_op(tenant, events, batch))
+        return await self.writer.submit_async(self._ingest_op(tenant, events, batch, decoded))
 
     def track(self, tenant: Tenant, event: _events.EventIn) -> _events.IngestResult:
         return self.submit_events(tenant, [event]).result()

@@ -73,8 +73,17 @@ def check_batch_size(events: list[EventIn], config: EngineConfig) -> None:
         )
 
 
-def prepare(event: EventIn, received_us: int, config: EngineConfig, where: str = "") -> Row:
-    """Validate one event and resolve its timestamp. Raises InvalidInput naming the field."""
+def prepare(
+    event: EventIn, received_us: int, config: EngineConfig, where: str = "", decoded: bool = True
+) -> Row:
+    """Validate one event and resolve its timestamp. Raises InvalidInput naming the field.
+
+    `decoded` says the event came from `decode_event`/`decode_batch`, whose decoder already
+    checked lengths and JSON syntax; an EventIn built in code (the embedded engine) gets those
+    checks here.
+    """
+    if not decoded:
+        _check_built(event, config, where)
     if event.timestamp is None:
         ts = received_us
     else:
@@ -114,8 +123,29 @@ def prepare(event: EventIn, received_us: int, config: EngineConfig, where: str =
     return (ts, event.user_id, event.event, props, insert_id, request_id)
 
 
-def prepare_batch(events: list[EventIn], received_us: int, config: EngineConfig) -> list[Row]:
-    return [prepare(e, received_us, config, f"events[{i}].") for i, e in enumerate(events)]
+def prepare_batch(
+    events: list[EventIn], received_us: int, config: EngineConfig, decoded: bool = True
+) -> list[Row]:
+    return [prepare(e, received_us, config, f"events[{i}].", decoded) for i, e in enumerate(events)]
+
+
+def _check_built(event: EventIn, config: EngineConfig, where: str) -> None:
+    for name in ("user_id", "event", "insert_id", "request_id"):
+        value = getattr(event, name)
+        if value is None and name in ("insert_id", "request_id"):
+            continue
+        if not isinstance(value, str) or not 1 <= len(value) <= 200:
+            raise InvalidInput(
+                f"'{where}{name}' must be 1 to 200 characters.", field=f"{where}{name}"
+            )
+    props = bytes(event.properties)
+    if props:
+        try:
+            msgspec.json.decode(props)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            raise InvalidInput(
+                f"'{where}properties' is not valid JSON.", field=f"{where}properties"
+            ) from None
 
 
 def usage_key(tenant_prefix: bytes, month: str) -> bytes:

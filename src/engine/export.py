@@ -1,8 +1,10 @@
 """Raw export of stored events in timestamp order, as NDJSON lines or one Parquet file.
 
-The export reads one snapshot. It sorts in time windows of bounded size: first the timestamps of
-the range are sorted to cut windows of about `window_rows` rows, then each window loads only the
-segments that overlap it, so memory stays bounded by a window, not by the whole range.
+The export reads one snapshot: one read transaction for the whole stream, so rows committed while
+it runs never appear in it. It sorts in time windows of bounded size: first the timestamps of the
+range are sorted to cut windows of about `window_rows` rows, then each window loads only the
+segments that overlap it, so memory stays bounded by a window, not by the whole range. A long
+export holds its snapshot open, which keeps LMDB from reusing pages freed meanwhile.
 """
 
 from __future__ import annotations
@@ -38,10 +40,9 @@ _encoder = msgspec.json.Encoder()
 _EMPTY = msgspec.Raw(b"{}")
 
 
-def _windows(store: Store, tenant: Tenant, from_us: int, to_us: int, window_rows: int):
-    with store.read() as txn:
-        segs = overlapping(txn, store, tenant.prefix, "events", from_us, to_us)
-        ts = np.sort(load(txn, store, tenant.prefix, "events", ["ts"], from_us, to_us, segs)["ts"])
+def _windows(txn, store: Store, tenant: Tenant, from_us: int, to_us: int, window_rows: int):
+    segs = overlapping(txn, store, tenant.prefix, "events", from_us, to_us)
+    ts = np.sort(load(txn, store, tenant.prefix, "events", ["ts"], from_us, to_us, segs)["ts"])
     if not len(ts):
         return []
     cuts = [int(v) for v in ts[window_rows::window_rows]]
@@ -49,16 +50,13 @@ def _windows(store: Store, tenant: Tenant, from_us: int, to_us: int, window_rows
     return [(a, b) for a, b in itertools.pairwise(bounds) if a < b]
 
 
-def _window_rows(store: Store, tenant: Tenant, start: int, end: int, names: dict[tuple, str]):
+def _window_rows(txn, store: Store, tenant: Tenant, start: int, end: int, names: dict[tuple, str]):
     prefix = tenant.prefix
-    with store.read() as txn:
-        cols = load(txn, store, prefix, "events", _COLUMNS, start, end)
-        for kind, column in ((dictionary.USER, "user"), (dictionary.EVENT, "event")):
-            missing = {int(i) for i in np.unique(cols[column])} - {
-                i for (k, i) in names if k == kind
-            }
-            for ident, value in dictionary.strings(txn, store, prefix, kind, missing).items():
-                names[(kind, ident)] = value
+    cols = load(txn, store, prefix, "events", _COLUMNS, start, end)
+    for kind, column in ((dictionary.USER, "user"), (dictionary.EVENT, "event")):
+        missing = {int(i) for i in np.unique(cols[column])} - {i for (k, i) in names if k == kind}
+        for ident, value in dictionary.strings(txn, store, prefix, kind, missing).items():
+            names[(kind, ident)] = value
     order = np.lexsort((cols["received"], cols["ts"]))
     return cols, order
 
@@ -67,8 +65,15 @@ def ndjson(
     store: Store, tenant: Tenant, from_us: int, to_us: int, window_rows: int = 500_000
 ) -> Iterator[bytes]:
     names: dict[tuple, str] = {}
-    for start, end in _windows(store, tenant, from_us, to_us, window_rows):
-        cols, order = _window_rows(store, tenant, start, end, names)
+    # One read transaction for the whole stream: one snapshot, whatever arrives meanwhile. A
+    # read transaction may move between threads (the server iterates in a thread pool).
+    with store.read() as txn:
+        yield from _ndjson(txn, store, tenant, from_us, to_us, window_rows, names)
+
+
+def _ndjson(txn, store, tenant, from_us, to_us, window_rows, names) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    for start, end in _windows(txn, store, tenant, from_us, to_us, window_rows):
+        cols, order = _window_rows(txn, store, tenant, start, end, names)
         ts, recv, users, evs = cols["ts"], cols["received"], cols["user"], cols["event"]
         props, inserts, requests = cols["props"], cols["insert_id"], cols["request_id"]
         for chunk in np.array_split(order, max(1, len(order) // 5000)):
@@ -91,8 +96,10 @@ def ndjson(
 def parquet(store: Store, tenant: Tenant, from_us: int, to_us: int) -> bytes:
     names: dict[tuple, str] = {}
     frames = []
-    for start, end in _windows(store, tenant, from_us, to_us, 1_000_000):
-        cols, order = _window_rows(store, tenant, start, end, names)
+    with store.read() as txn:
+        windows = _windows(txn, store, tenant, from_us, to_us, 1_000_000)
+        loaded = [_window_rows(txn, store, tenant, a, b, names) for a, b in windows]
+    for cols, order in loaded:
         take = order.tolist()
 
         def strings(column: str, take: list[int] = take, cols: dict = cols) -> list[str | None]:

@@ -115,6 +115,9 @@ def _deliver(outcomes: list[_Outcome]) -> None:
     for outcome in outcomes:
         fut = outcome[0]
         if isinstance(fut, Future):
+            # A caller may have cancelled while waiting; its operation is committed anyway.
+            if not fut.set_running_or_notify_cancel():
+                continue
             if outcome[2] is None:
                 fut.set_result(outcome[1])
             else:
