@@ -5,12 +5,32 @@ from __future__ import annotations
 import subprocess
 import sys
 
+FORBIDDEN = ("starlette", "granian", "api")
 
-def test_engine_imports_without_starlette_or_granian():
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_import_engine_loads_no_http_framework():
     code = (
-        "import sys, engine, engine.engine, engine.identification, engine.visitors;"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('starlette', 'granian', 'api')];"
+        "import sys, engine\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})\n"
+        "assert 'engine' in sys.modules\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = _run(code)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_engine_module_loads_an_http_framework():
+    code = (
+        "import importlib, pkgutil, sys, engine\n"
+        "names = [m.name for m in pkgutil.iter_modules(engine.__path__, 'engine.')]\n"
+        "assert len(names) > 10, names\n"
+        "[importlib.import_module(n) for n in names]\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = _run(code)
     assert result.returncode == 0, result.stdout + result.stderr
