@@ -157,16 +157,18 @@ class Writer:
         self._caches: dict[str, Any] = {}
         self._on_commit = on_commit
         self._closed = False
+        self._gate = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="signalpost-writer", daemon=True)
         self._thread.start()
 
     def submit(self, op: WriteOp) -> Future[Any]:
         """Queue an operation; the returned future resolves once its group is durable."""
         fut: Future[Any] = Future()
-        if self._closed:
-            fut.set_exception(EngineClosed("The engine is closed."))
-            return fut
-        self._queue.put((op, fut))
+        with self._gate:
+            if not self._closed:
+                self._queue.put((op, fut))
+                return fut
+        fut.set_exception(EngineClosed("The engine is closed."))
         return fut
 
     def submit_async(self, op: WriteOp) -> asyncio.Future[Any]:
@@ -176,20 +178,24 @@ class Writer:
         one per request: under load that saves a syscall and a loop iteration per request.
         """
         fut = asyncio.get_running_loop().create_future()
-        if self._closed:
-            fut.set_exception(EngineClosed("The engine is closed."))
-            return fut
-        self._queue.put((op, fut))
+        with self._gate:
+            if not self._closed:
+                self._queue.put((op, fut))
+                return fut
+        fut.set_exception(EngineClosed("The engine is closed."))
         return fut
 
     def run(self, op: WriteOp) -> Any:
         return self.submit(op).result()
 
     def close(self) -> None:
-        if not self._closed:
+        with self._gate:
+            if self._closed:
+                return
+            # Under the gate, no submit can slip in behind the stop marker and wait forever.
             self._closed = True
             self._queue.put(_STOP)
-            self._thread.join()
+        self._thread.join()
 
     def _run(self) -> None:
         q = self._queue
