@@ -1,64 +1,234 @@
-"""Shared pieces of the load benchmarks: wrk and hey runners, server CPU and memory readings."""
+"""Shared pieces of the load benchmarks: wrk scripts and runners, a fallback asyncio client,
+hey for fixed-rate runs, and the server's CPU and memory readings from /proc."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
+import resource
+import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+# Appended to every wrk script: each thread gets an id and counts the requests it generated
+# (`request()` runs once per request written), and `done()` prints their sum. wrk's own
+# request count only covers answered requests: those in flight when the clock ran out were
+# sent (and may be stored) but are not counted.
+_LUA_COUNTING = """
+local threads = {}
+local next_id = 0
+function setup(thread)
+  next_id = next_id + 1
+  thread:set("tid", next_id)
+  table.insert(threads, thread)
+end
+tag = "r"
+sent = 0
+function init(args)
+  if args[1] then tag = args[1] end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("sent") end
+  io.write(string.format("SENT %d\\n", total))
+end
+"""
+
+
+def _lua_headers(key: str) -> str:
+    return f"""
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer {key}"
+wrk.headers["Content-Type"] = "application/json"
+"""
 
 
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
     return float(value) * _UNITS[unit]
 
 
 def lua_cycling(bodies: list[str], key: str) -> str:
-    """A wrk script that POSTs the bodies in turn with a bearer key."""
+    """A wrk script that POSTs the bodies in turn with a bearer key, counting what it sends."""
     quoted = ",\n".join("[==[" + b + "]==]" for b in bodies)
-    return f"""
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer {key}"
-wrk.headers["Content-Type"] = "application/json"
+    return (
+        _lua_headers(key)
+        + _LUA_COUNTING
+        + f"""
 local bodies = {{ {quoted} }}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, nil, nil, bodies[(n % #bodies) + 1])
+function request()
+  sent = sent + 1
+  return wrk.format(nil, nil, nil, bodies[((sent + tid * 7) % #bodies) + 1])
 end
 """
+    )
 
 
-def lua_numbered_events(key: str) -> str:
-    """A wrk script that sends single events, each with its own user id and counter."""
-    return f"""
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer {key}"
-wrk.headers["Content-Type"] = "application/json"
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, nil, nil, '{{"user_id":"u' .. (n % 50000) .. '","event":"page_viewed","properties":{{"path":"/p/' .. (n % 97) .. '","n":' .. n .. '}}}}')
+def lua_single_events(key: str) -> str:
+    """A wrk script that sends one event per request, each with a user id of its own
+    (`u<tag>-<thread>-<n>`, the tag given as the script's argument)."""
+    return (
+        _lua_headers(key)
+        + _LUA_COUNTING
+        + """
+function request()
+  sent = sent + 1
+  return wrk.format(nil, nil, nil, '{"user_id":"u' .. tag .. '-' .. tid .. '-' .. sent ..
+    '","event":"page_viewed","properties":{"path":"/p/' .. (sent % 97) ..
+    '","plan":"growth","n":' .. sent .. '}}')
 end
 """
+    )
 
 
-def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+def single_event_body(tag: str, n: int) -> bytes:
+    """The body `lua_single_events` sends, for the Python client."""
+    return (
+        f'{{"user_id":"u{tag}-0-{n}","event":"page_viewed",'
+        f'"properties":{{"path":"/p/{n % 97}","plan":"growth","n":{n}}}}}'
+    ).encode()
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(
+    url: str,
+    script: Path,
+    duration: float,
+    connections: int,
+    *,
+    threads: int = 2,
+    script_args: tuple[str, ...] = (),
+) -> dict:
+    """Closed-loop load with wrk; returns throughput, latency percentiles and error counts."""
+    cpu = _children_cpu()
+    # wrk takes whole seconds.
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+           "--latency", "-s", str(script), url]  # fmt: skip
+    if script_args:
+        cmd += ["--", *script_args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr}{proc.stdout}")
+    out = proc.stdout
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    answered = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "requests": total, "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]),
-            "non_2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errors.group(1) if errors else None}  # fmt: skip
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    sent = re.search(r"^SENT (\d+)$", out, re.M)
+    non_2xx = int(bad.group(1)) if bad else 0
+    return {
+        "client": "wrk",
+        "rps": rps,
+        "answered": answered,
+        "ok_2xx": answered - non_2xx,
+        "non_2xx": non_2xx,
+        "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
+        "sent": int(sent.group(1)) if sent else None,
+        "p50_ms": _ms(lat["50"]),
+        "p90_ms": _ms(lat["90"]),
+        "p99_ms": _ms(lat["99"]),
+        "client_cpu_s": round(_children_cpu() - cpu, 2),
+    }
+
+
+def run_python_client(
+    url: str,
+    body: Callable[[int], bytes],
+    key: str,
+    duration: float,
+    connections: int,
+) -> dict:
+    """The fallback when wrk is missing: `connections` asyncio tasks on uvloop, each with one
+    keep-alive HTTP/1.1 connection, writing each request in one piece. (httpx was tried first:
+    it sends headers and body in separate writes and stalls on Nagle and delayed ACKs, a few
+    hundred requests/s.) Still costs far more CPU per request than wrk, taken from the server
+    on a small machine, so its figures are lower bounds."""
+    from urllib.parse import urlsplit
+
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    parts = urlsplit(url)
+    host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
+    latencies: list[float] = []
+    counts = {"sent": 0, "ok": 0, "non_2xx": 0, "errors": 0}
+
+    async def worker(deadline: float) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.perf_counter() < deadline:
+                counts["sent"] += 1
+                data = body(counts["sent"])
+                start = time.perf_counter()
+                try:
+                    writer.write(head + str(len(data)).encode() + b"\r\n\r\n" + data)
+                    status_line = await reader.readuntil(b"\r\n")
+                    headers = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    for line in headers.split(b"\r\n"):
+                        if line[:15].lower() == b"content-length:":
+                            length = int(line[15:])
+                    await reader.readexactly(length)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    counts["errors"] += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                    continue
+                latencies.append((time.perf_counter() - start) * 1000)
+                status = int(status_line.split()[1])
+                counts["ok" if 200 <= status < 300 else "non_2xx"] += 1
+        finally:
+            writer.close()
+
+    async def main() -> float:
+        start = time.perf_counter()
+        deadline = start + duration
+        await asyncio.gather(*(worker(deadline) for _ in range(connections)))
+        return time.perf_counter() - start
+
+    cpu = time.process_time()
+    elapsed = asyncio.run(main())
+    asyncio.set_event_loop_policy(None)
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 2)
+
+    answered = counts["ok"] + counts["non_2xx"]
+    return {
+        "client": "python-asyncio",
+        "rps": round(answered / elapsed, 2),
+        "answered": answered,
+        "ok_2xx": counts["ok"],
+        "non_2xx": counts["non_2xx"],
+        "socket_errors": counts["errors"],
+        "sent": counts["sent"],
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "client_cpu_s": round(time.process_time() - cpu, 2),
+    }
 
 
 def run_hey(url: str, body: Path, key: str, duration: int, rate: int) -> dict:
@@ -88,6 +258,22 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / _TICKS
 
 
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+def reset_peak_rss(pids: list[int]) -> bool:
+    """Reset VmHWM to the current RSS (`echo 5 > /proc/<pid>/clear_refs`, Linux >= 4.0, needs
+    the right to write there): the next reading is the peak of what ran in between."""
+    ok = True
+    for pid in pids:
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            ok = False
+    return ok
+
+
 def peak_rss_mb(pids: list[int]) -> tuple[float, float]:
     """(largest, sum) of VmHWM over the processes, in MB."""
     peaks = []
@@ -115,3 +301,30 @@ def pss_mb(pids: list[int]) -> float:
         if match:
             total += int(match.group(1))
     return total / 1024
+
+
+def wait_idle(pids: list[int], quiet: float = 0.03, step: float = 0.5, limit: float = 60) -> float:
+    """Wait until the processes use less than `quiet` CPU seconds per `step` (background
+    compaction done); returns the CPU seconds they used while we waited."""
+    start = last = cpu_seconds(pids)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(step)
+        now = cpu_seconds(pids)
+        if now - last < quiet:
+            break
+        last = now
+    return cpu_seconds(pids) - start
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores; /proc/stat minus idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy / _TICKS
+
+
+def own_cpu_seconds() -> float:
+    """CPU of this process and its finished children (wrk)."""
+    return time.process_time() + _children_cpu()
