@@ -126,7 +126,17 @@ def prepare(
 def prepare_batch(
     events: list[EventIn], received_us: int, config: EngineConfig, decoded: bool = True
 ) -> list[Row]:
-    return [prepare(e, received_us, config, f"events[{i}].", decoded) for i, e in enumerate(events)]
+    rows = []
+    for i, event in enumerate(events):
+        try:
+            rows.append(prepare(event, received_us, config, "", decoded))
+        except InvalidInput as exc:
+            # The path is built only on failure: most batches never need it.
+            where = f"events[{i}]."
+            raise InvalidInput(
+                exc.message.replace("'", f"'{where}", 1), field=f"{where}{exc.field}"
+            ) from None
+    return rows
 
 
 def _check_built(event: EventIn, config: EngineConfig, where: str) -> None:

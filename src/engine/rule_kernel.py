@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-LEAF, AND, OR = 0, 1, 2
-EQ, NE, GT, GTE, LT, LTE, IN, NOT_IN, EXISTS, MISSING = range(10)
+from .rule_codes import AND, EQ, EXISTS, GT, GTE, IN, LEAF, LT, LTE, MISSING, NE, NOT_IN, OR  # noqa: F401
 
 
 @njit(cache=True, nogil=True)

@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from . import rule_fields, rule_kernel
+from . import rule_codes as rule_kernel
+from . import rule_fields
 from .rules import leaf as reference_leaf
 
 _LEAF_CODES = {
@@ -136,7 +137,9 @@ def run_columns(program: Program, columns: Columns, lists: Mapping[str, Set[str]
             set_start[j] = len(sets)
             sets.extend(ordered)
             set_end[j] = len(sets)
-    return rule_kernel.evaluate_rows(
+    from .rule_kernel import evaluate_rows  # numba loads on the first column evaluation
+
+    return evaluate_rows(
         np.asarray(program.kinds, np.int32),
         np.asarray(program.args, np.int32),
         leaf_slot,
