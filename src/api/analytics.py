@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -17,6 +16,7 @@ from engine.timeutil import to_us
 from . import ingest_path
 from .auth import authenticate
 from .body import read_body
+from .responses import json_response
 from .state import state_of
 
 
@@ -31,12 +31,7 @@ def as_endpoint(handler: ingest_path.Handler):
     return endpoint
 
 
-_encoder = msgspec.json.Encoder()
 _FAR_FUTURE_US = 2**62
-
-
-def _json(value: object, status: int = 200) -> Response:
-    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
 
 
 async def post_identify(request: Request) -> Response:
@@ -45,13 +40,13 @@ async def post_identify(request: Request) -> Response:
     body = await read_body(request, st.config.max_body_bytes)
     identify = profiles.decode_identify(body)
     result = await st.engine.identify_async(key.tenant, identify)
-    return _json(result)
+    return json_response(result)
 
 
 async def get_usage(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    return _json(st.engine.usage(key.workspace_id))
+    return json_response(st.engine.usage(key.workspace_id))
 
 
 def _instant(request: Request, name: str, default: int) -> int:

@@ -21,15 +21,12 @@ from engine.workspaces import KeyInfo
 
 from .auth import authenticate
 from .body import read_body
+from .responses import json_response
 from .state import AppState, state_of
 
 _encoder = msgspec.json.Encoder()
 _agent_decoder = msgspec.json.Decoder(AgentRequest)
 _FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "via", "x-real-ip", "client-ip")
-
-
-def _json(value: object, status: int = 200) -> Response:
-    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
 
 
 @lru_cache(maxsize=16)
@@ -110,7 +107,9 @@ async def discard_identify(request: Request) -> Response:
         trusted_mobile=not key.public,
         received_us=now_us(),
     )
-    return _json(AgentAnswer("req_baseline", "pv_baseline", 0.0, prepared.exact is not None))
+    return json_response(
+        AgentAnswer("req_baseline", "pv_baseline", 0.0, prepared.exact is not None)
+    )
 
 
 async def get_event(request: Request) -> Response:
@@ -176,13 +175,13 @@ async def list_events(request: Request) -> Response:
         )
 
     page = st.engine.list_identifications(key.tenant, accept=accept, **query)
-    return _json(page)
+    return json_response(page)
 
 
 async def get_visitor(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    return _json(st.engine.visitor(key.tenant, request.path_params["visitor_id"]))
+    return json_response(st.engine.visitor(key.tenant, request.path_params["visitor_id"]))
 
 
 async def visitor_events(request: Request) -> Response:
@@ -191,14 +190,14 @@ async def visitor_events(request: Request) -> Response:
     visitor_id = request.path_params["visitor_id"]
     st.engine.visitor(key.tenant, visitor_id)  # 404 for an unknown visitor
     page = st.engine.list_identifications(key.tenant, visitor_id=visitor_id, **_page_query(request))
-    return _json(page)
+    return json_response(page)
 
 
 async def delete_visitor(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
     result = await st.engine.delete_visitor_async(key.tenant, request.path_params["visitor_id"])
-    return _json(result)
+    return json_response(result)
 
 
 routes = [

@@ -13,35 +13,18 @@ from engine.lists import EntriesIn, ListIn
 
 from .auth import authenticate
 from .body import read_body
+from .responses import int_param, json_response
 from .state import state_of
 
-_encoder = msgspec.json.Encoder()
 _list_decoder = msgspec.json.Decoder(ListIn)
 _entries_decoder = msgspec.json.Decoder(EntriesIn)
-
-
-def _json(value: object, status: int = 200) -> Response:
-    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
-
-
-def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise InvalidInput(f"'{name}' must be an integer from {low} to {high}.", field=name)
-    return value
 
 
 async def create_list(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
     body = codec.decode(_list_decoder, await read_body(request, st.config.max_body_bytes))
-    return _json(await st.engine.create_list_async(key.tenant, body), 201)
+    return json_response(await st.engine.create_list_async(key.tenant, body), 201)
 
 
 async def get_lists(request: Request) -> Response:
@@ -50,9 +33,9 @@ async def get_lists(request: Request) -> Response:
     kind = request.query_params.get("type")
     if kind is not None and kind not in ("visitor", "ip", "email"):
         raise InvalidInput("'type' must be visitor, ip or email.", field="type")
-    limit = _int(request, "limit", 100, 1, 100)
-    offset = _int(request, "offset", 0, 0, 1_000_000)
-    return _json(st.engine.lists(key.tenant, kind, limit, offset))
+    limit = int_param(request, "limit", 100, 1, 100)
+    offset = int_param(request, "offset", 0, 0, 1_000_000)
+    return json_response(st.engine.lists(key.tenant, kind, limit, offset))
 
 
 async def patch_entries(request: Request) -> Response:
@@ -60,13 +43,15 @@ async def patch_entries(request: Request) -> Response:
     key = authenticate(request, st.engine)
     body = codec.decode(_entries_decoder, await read_body(request, st.config.max_body_bytes))
     result = await st.engine.patch_list_async(key.tenant, request.path_params["list_id"], body)
-    return _json(result)
+    return json_response(result)
 
 
 async def delete_list(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    return _json(await st.engine.delete_list_async(key.tenant, request.path_params["list_id"]))
+    return json_response(
+        await st.engine.delete_list_async(key.tenant, request.path_params["list_id"])
+    )
 
 
 routes = [

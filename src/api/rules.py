@@ -13,24 +13,19 @@ from engine.rule_store import RuleIn, RulePatch
 
 from .auth import authenticate
 from .body import read_body
-from .lists import _int
+from .responses import int_param, json_response
 from .state import state_of
 
-_encoder = msgspec.json.Encoder()
 _rule_decoder = msgspec.json.Decoder(RuleIn)
 _patch_decoder = msgspec.json.Decoder(RulePatch)
 _STATUSES = ("live", "monitor", "draft", "paused")
-
-
-def _json(value: object, status: int = 200) -> Response:
-    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
 
 
 async def create_rule(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
     body = codec.decode(_rule_decoder, await read_body(request, st.config.max_body_bytes))
-    return _json(await st.engine.create_rule_async(key.tenant, body), 201)
+    return json_response(await st.engine.create_rule_async(key.tenant, body), 201)
 
 
 async def list_rules(request: Request) -> Response:
@@ -39,11 +34,11 @@ async def list_rules(request: Request) -> Response:
     status = request.query_params.get("status")
     if status is not None and status not in _STATUSES:
         raise InvalidInput("'status' must be live, monitor, draft or paused.", field="status")
-    limit = _int(request, "limit", 100, 1, 100)
-    offset = _int(request, "offset", 0, 0, 1_000_000)
+    limit = int_param(request, "limit", 100, 1, 100)
+    offset = int_param(request, "offset", 0, 0, 1_000_000)
     rules = [r for r in st.engine.rules(key.tenant) if status is None or r.status == status]
     data = [_summary(r) for r in rules[offset : offset + limit]]
-    return _json({"data": data, "total": len(rules)})
+    return json_response({"data": data, "total": len(rules)})
 
 
 def _summary(rule) -> dict:  # type: ignore[no-untyped-def]
@@ -75,7 +70,7 @@ async def get_rule(request: Request) -> Response:
     rule_id = request.path_params["rule_id"]
     for rule in st.engine.rules(key.tenant):
         if rule.id == rule_id:
-            return _json(rule)
+            return json_response(rule)
     raise NotFound(f"No rule {rule_id}.", field="ruleId")
 
 
@@ -83,7 +78,7 @@ async def update_rule(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
     patch = codec.decode(_patch_decoder, await read_body(request, st.config.max_body_bytes))
-    return _json(
+    return json_response(
         await st.engine.update_rule_async(key.tenant, request.path_params["rule_id"], patch)
     )
 
@@ -91,7 +86,9 @@ async def update_rule(request: Request) -> Response:
 async def delete_rule(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    return _json(await st.engine.delete_rule_async(key.tenant, request.path_params["rule_id"]))
+    return json_response(
+        await st.engine.delete_rule_async(key.tenant, request.path_params["rule_id"])
+    )
 
 
 routes = [
