@@ -138,7 +138,9 @@ def new_visitor_id() -> str:
 
 
 def new_request_id(ts_us: int) -> str:
-    return f"req_{ts_us // 1_000_000}_{secrets.token_hex(5)}"
+    # The microsecond timestamp first: ids sort by time, so stored documents append (see
+    # visitor_records) instead of landing on random pages.
+    return f"req_{ts_us:016d}{secrets.token_hex(4)}"
 
 
 class Prepared(msgspec.Struct):
@@ -407,7 +409,7 @@ class IdentifyDevice:
         txn.put(
             visitor_events_prefix(prefix, event.visitorId) + now.to_bytes(8, "big") + rid.encode(),
             b"",
-            db=db,
+            db=ctx.store.visitors,
         )
         s = event.signals
         bits = 0

@@ -1,8 +1,14 @@
 """Stored records of device identification: visitor records, event summaries, and the keys of
 their indexes.
 
-visitors database: `V` visitor record, `X` exact-match index, `B` band index, `I` address index.
-idents database: `r` event document, `t` time index, `v` per-visitor index.
+visitors database: `V` visitor record and per-visitor event index, `X` exact-match index, `B`
+band index, `I` address index. idents database: `r` event document, `t` time index.
+
+Every identification dirties the pages it writes, and a durable commit costs about one disk write
+per dirty page, so keys are laid out for locality: request ids start with their microsecond
+timestamp (documents append at the end of the tree), and a visitor's event index sorts right
+before its record (`V<visitor>\x00<ts><request>` then `V<visitor>\x01`), so the record and its
+newest index entry usually share a page.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ _bytes_list_dec = msgspec.msgpack.Decoder(list[str])
 
 
 def visitor_key(prefix: bytes, visitor_id: str) -> bytes:
-    return b"V" + prefix + visitor_id.encode()
+    return b"V" + prefix + visitor_id.encode() + b"\x01"
 
 
 def exact_index_key(prefix: bytes, key: bytes) -> bytes:
@@ -77,7 +83,7 @@ def time_key(prefix: bytes, ts: int, request_id: str) -> bytes:
 
 
 def visitor_events_prefix(prefix: bytes, visitor_id: str) -> bytes:
-    return b"v" + prefix + visitor_id.encode() + b"\x00"
+    return b"V" + prefix + visitor_id.encode() + b"\x00"
 
 
 def decode_record(raw: bytes) -> VisitorRecord:

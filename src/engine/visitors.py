@@ -96,9 +96,9 @@ def list_events(
 ) -> EventPage:
     prefix = tenant.prefix
     if visitor_id is not None:
-        head = records.visitor_events_prefix(prefix, visitor_id)
+        head, db = records.visitor_events_prefix(prefix, visitor_id), store.visitors
     else:
-        head = b"t" + prefix
+        head, db = b"t" + prefix, store.idents
     upper = head + b"\xff" * 9
     if before_us is not None:
         upper = head + max(0, before_us).to_bytes(8, "big")
@@ -109,7 +109,7 @@ def list_events(
     items: list[EventListItem] = []
     has_more = False
     last: tuple[int, str] | None = None
-    with txn.cursor(db=store.idents) as cur:
+    with txn.cursor(db=db) as cur:
         # Position at the first key >= upper, then walk backwards (newest first).
         found = cur.set_range(upper)
         moved = cur.prev() if found else cur.last()
@@ -199,7 +199,7 @@ class DeleteVisitor:
         # Events: documents, time index and visitor index.
         head = records.visitor_events_prefix(prefix, self.visitor_id)
         keys = []
-        with txn.cursor(db=store.idents) as cur:
+        with txn.cursor(db=store.visitors) as cur:
             if cur.set_range(head):
                 for key in cur.iternext(values=False):
                     if not key.startswith(head):
@@ -210,7 +210,7 @@ class DeleteVisitor:
             rid = key[len(head) + 8 :].decode()
             txn.delete(records.doc_key(prefix, rid), db=store.idents)
             txn.delete(records.time_key(prefix, ts, rid), db=store.idents)
-            txn.delete(key, db=store.idents)
+            txn.delete(key, db=store.visitors)
         # Matching indexes, so that the device gets a new visitor id next time.
         if record.exact is not None:
             ekey = records.exact_index_key(prefix, record.exact)
