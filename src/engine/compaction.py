@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 from pyroaring import BitMap
 
+from . import pending_rows
 from .columns import VAR, VarColumn, concat_var, decode_var, encode_fixed, encode_var
 from .config import CompactionConfig
 from .dedup import prune_step
@@ -237,6 +238,9 @@ class Compactor:
         self._prune_dedup()
         for prefix, table in pending:
             try:
+                pending_rows.drain_all(
+                    self._store, self._writer, prefix, table, self._config.max_step_rows
+                )
                 while not self._stopping and merge_step(
                     self._store, self._writer, prefix, table, self._config
                 ):

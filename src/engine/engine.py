@@ -11,6 +11,7 @@ from . import events as _events
 from . import export as _export
 from . import identification as _ident
 from . import lists as _lists
+from . import pending_rows as _pending_rows
 from . import profiles as _profiles
 from . import rule_store as _rules
 from . import visitors as _visitors
@@ -316,6 +317,8 @@ class Engine:
         """Run every due merge step of the tenant's tables now; returns the steps taken."""
         steps = 0
         for table in SCHEMAS:
+            limit = self.config.compaction.max_step_rows
+            _pending_rows.drain_all(self.store, self.writer, tenant.prefix, table, limit)
             while merge_step(self.store, self.writer, tenant.prefix, table, self.config.compaction):
                 steps += 1
         return steps

@@ -15,11 +15,12 @@ from typing import Any
 
 import msgspec
 
-from . import lists, matching, rule_program, rule_store
+from . import lists, matching, pending_rows, rule_program, rule_store
 from .device import AgentRequest
 from .ipintel import IpInfo, IpIntelligence
 from .matching import Features
 from .scores import Scores, Velocity, compute
+from .segments import SCHEMAS
 from .signals import Signals, UserAgentInfo, evaluate
 from .tenant import Tenant
 from .timeutil import iso
@@ -420,7 +421,6 @@ class IdentifyDevice:
             if value:
                 bits |= bit
         intern = ctx.interner.intern
-        cols = ctx.columns(prefix, "identifications")
         row = {
             "ts": now,
             "visitor": intern(txn, prefix, VISITOR_KIND, event.visitorId),
@@ -446,5 +446,7 @@ class IdentifyDevice:
             "visitors_ip_24h": event.velocity.visitorsPerIp24h,
             "accounts": event.velocity.accountsPerVisitor,
         }
-        for name, value in row.items():
-            cols[name].append(value)
+        # A pending row, not a segment per group: see pending_rows.
+        values = [row[name] for name in SCHEMAS["identifications"]]
+        pending_rows.append(txn, db, prefix, "identifications", now, rid.encode(), values)
+        ctx.written.add((prefix, "identifications"))

@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 
 from . import identification as ident
-from . import lists
+from . import lists, pending_rows
 from . import visitor_records as records
 from .errors import InvalidInput, NotFound
 from .scan import overlapping
@@ -234,4 +234,7 @@ class DeleteVisitor:
                     add_tombstones(txn, store, prefix, "identifications", number, rows.tolist())
             ctx.written.add((prefix, "identifications"))
             ctx.drop_pending(prefix, "identifications", "visitor", ident_id)
+            pending_rows.delete_where(
+                txn, store.idents, prefix, "identifications", "visitor", ident_id
+            )
         return Deleted(True, self.visitor_id)
