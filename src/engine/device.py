@@ -110,10 +110,6 @@ class AgentRequest(msgspec.Struct, forbid_unknown_fields=False):
     mobile: Mobile | None = None
 
 
-def digest(*parts: object) -> bytes:
+def digest(*parts: str) -> bytes:
     """A short, stable hash of component values (16 bytes)."""
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(repr(part).encode())
-        h.update(b"\x1f")
-    return h.digest()
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).digest()

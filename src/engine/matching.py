@@ -55,6 +55,8 @@ BANDS: tuple[tuple[str, ...], ...] = (
     ("webgl_renderer", "screen", "hardware", "languages"),
     ("audio", "hardware", "languages", "platform"),
 )
+_BAND_SETS = [frozenset(names) for names in BANDS]
+_BAND_TAGS = [bytes([number]) for number in range(len(BANDS))]
 MATCH_THRESHOLD = 0.75
 # Features that tell two devices of one model apart; see `matches`.
 DISTINCTIVE = frozenset({"canvas", "webgl_renderer", "audio", "fonts", "hardware", "languages"})
@@ -91,7 +93,7 @@ def features(c: Components) -> Features:
     if c.webgl is not None:
         put("webgl_vendor", c.webgl.vendor)
         put("webgl_renderer", c.webgl.renderer)
-        put("webgl_ext", digest(sorted(c.webgl.extensions)).hex() if c.webgl.extensions else "")
+        put("webgl_ext", digest(*sorted(c.webgl.extensions)).hex() if c.webgl.extensions else "")
     if c.screen is not None and (c.screen.w or c.screen.h):
         # Orientation does not make another device.
         w, h = sorted((c.screen.w, c.screen.h))
@@ -100,10 +102,10 @@ def features(c: Components) -> Features:
         put("hardware", f"{c.hardwareConcurrency}/{c.deviceMemory}")
     if c.maxTouchPoints is not None or c.touchEvent is not None:
         put("touch", f"{c.maxTouchPoints}/{c.touchEvent}")
-    put("plugins", digest(sorted(c.plugins)).hex() if c.plugins else "")
+    put("plugins", digest(*sorted(c.plugins)).hex() if c.plugins else "")
     fonts = sorted(set(c.fonts))
     if fonts:
-        values["fonts"] = digest(fonts).hex()
+        values["fonts"] = digest(*fonts).hex()
     return Features(values, fonts)
 
 
@@ -119,11 +121,13 @@ def exact_key(f: Features) -> bytes | None:
 
 
 def band_keys(f: Features) -> list[bytes]:
-    keys = []
-    for number, names in enumerate(BANDS):
-        if all(name in f.values for name in names):
-            keys.append(bytes([number]) + digest(*(f.values[n] for n in names)))
-    return keys
+    values = f.values
+    present = values.keys()
+    return [
+        _BAND_TAGS[number] + digest(*[values[n] for n in names])
+        for number, names in enumerate(BANDS)
+        if present >= _BAND_SETS[number]
+    ]
 
 
 def _fonts_agree(a: list[str], b: list[str]) -> bool:
