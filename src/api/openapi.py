@@ -10,6 +10,7 @@ import msgspec
 
 from engine.device import AgentRequest
 from engine.events import BatchIn, EventIn, IngestResult
+from engine.funnels import FunnelQuery, FunnelResult
 from engine.identification import AgentAnswer, IdentificationEvent
 from engine.lists import EntriesIn, EntriesResult, ListDeleted, ListIn, ListOut, ListPage
 from engine.profiles import IdentifyIn, IdentifyResult
@@ -44,6 +45,8 @@ _SCHEMAS = (
     RuleOut,
     RuleWritten,
     RuleDeleted,
+    FunnelQuery,
+    FunnelResult,
 )
 
 _ERRORS = {
@@ -170,6 +173,15 @@ def build() -> dict[str, Any]:
                 response=_ref("IdentifyResult"),
                 public=True,
                 errors=write_errors,
+            )
+        },
+        "/v1/funnels/query": {
+            "post": _operation(
+                "Users through a sequence of 2 to 20 steps: per step, conversion and time to "
+                "convert; optional breakdown by an event property or a user trait.",
+                body="FunnelQuery",
+                response=_ref("FunnelResult"),
+                errors=("400", "401", "403", "404"),
             )
         },
         "/v1/usage": {

@@ -9,6 +9,7 @@ from types import TracebackType
 
 from . import events as _events
 from . import export as _export
+from . import funnels as _funnels
 from . import identification as _ident
 from . import lists as _lists
 from . import pending_rows as _pending_rows
@@ -19,7 +20,7 @@ from . import workspaces as _workspaces
 from .compaction import Compactor, merge_step
 from .config import EngineConfig
 from .device import AgentRequest
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .ipintel import IpIntelligence
 from .segments import SCHEMAS
 from .store import Store
@@ -306,6 +307,13 @@ class Engine:
         at = now_us() if at_us is None else at_us
         with self.store.read() as txn:
             return read_usage(txn, self.store, workspace_id, month_of(at), month_start_us(at))
+
+    def funnel(self, tenant: Tenant, query: _funnels.FunnelQuery) -> _funnels.FunnelResult:
+        if query.cohort_id is not None:
+            # Cohorts are not stored yet: no id can name one.
+            raise NotFound(f"No cohort {query.cohort_id}.", field="cohort_id")
+        with self.store.read() as txn:
+            return _funnels.run(txn, self.store, tenant, query)
 
     def export_ndjson(self, tenant: Tenant, from_us: int, to_us: int) -> Iterator[bytes]:
         return _export.ndjson(self.store, tenant, from_us, to_us)

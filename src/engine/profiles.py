@@ -95,3 +95,9 @@ def get(txn: lmdb.Transaction, store: Store, tenant: Tenant, user_id: str) -> Pr
     if raw is None:
         raise NotFound(f"No user {user_id}.")
     return _profile_decoder.decode(raw)
+
+
+def traits_of(txn: lmdb.Transaction, store: Store, tenant: Tenant, user_id: str) -> dict[str, Any]:
+    """The user's traits, or none for a user never identified."""
+    raw = txn.get(_profile_key(tenant.prefix, user_id), db=store.profiles)
+    return {} if raw is None else _profile_decoder.decode(raw).traits

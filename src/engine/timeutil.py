@@ -34,3 +34,9 @@ def month_of(us: int) -> str:
 def month_start_us(us: int) -> int:
     d = from_us(us)
     return to_us(datetime(d.year, d.month, 1, tzinfo=UTC))
+
+
+def parse_instant(text: str) -> int:
+    """An ISO 8601 date or date-time (UTC unless it says otherwise); raises ValueError."""
+    value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    return to_us(value)
