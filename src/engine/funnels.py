@@ -135,27 +135,21 @@ def run(
     )
     cols = load(txn, store, prefix, "events", ["user", "event", *(["props"] if need_props else [])],
                 from_us, to_us)  # fmt: skip
-    event = np.asarray(cols["event"])
-    bits = np.zeros(len(event), np.int64)
-    for s, step in enumerate(steps):
-        code = dictionary.lookup(txn, store, prefix, dictionary.EVENT, step.event)
-        if code is None:
-            continue
-        rows = np.flatnonzero(event == code)
-        if step.where:
-            props = cols["props"]
-            keep = [r for r in rows.tolist() if all_hold(step.where, _properties(props[r]))]
-            rows = np.asarray(keep, np.int64)
-        bits[rows] |= 1 << s
+    bits = _step_bits(txn, store, prefix, steps, np.asarray(cols["event"]), cols.get("props"))
     chosen = np.flatnonzero(bits)
     user = np.asarray(cols["user"])[chosen]
     if members is not None:
         inside = np.isin(user, np.fromiter(members, np.int64, count=len(members)))
         chosen, user = chosen[inside], user[inside]
     ts = np.asarray(cols["ts"])[chosen]
-    order = np.lexsort((chosen, ts, user))  # ties in time keep the stored order
-    chosen, user, ts = chosen[order], user[order], ts[order]
+    # Grouped by user in stored order, then each user's rows in time order (ties keep the
+    # stored order): linear in the rows, as rows mostly arrive in time order already.
+    n_users = int(user.max()) + 1 if len(user) else 0
+    order = funnel_kernel.group_stable(user, n_users)
+    user, ts = user[order].astype(np.int64), ts[order]
     starts = np.concatenate(([0], np.flatnonzero(np.diff(user)) + 1, [len(user)])).astype(np.int64)
+    funnel_kernel.sort_groups_by_time(starts, ts, order)
+    chosen = chosen[order]
     if len(user) == 0:
         starts = np.zeros(1, np.int64)
     window_us = query.conversion_window.seconds * 1_000_000
@@ -173,6 +167,33 @@ def run(
             _first_step_rows(starts, bits[chosen], chosen, first_rows), cols,
         )  # fmt: skip
     return result
+
+
+def _step_bits(
+    txn: lmdb.Transaction,
+    store: Store,
+    prefix: bytes,
+    steps: Sequence[Step],
+    event: np.ndarray,
+    props: list[bytes] | None,
+) -> np.ndarray:
+    """Per row, bit s set when the row matches step s (its event and all its conditions)."""
+    codes = [dictionary.lookup(txn, store, prefix, dictionary.EVENT, s.event) for s in steps]
+    known = [c for c in codes if c is not None]
+    table = np.zeros(max(known, default=0) + 1, np.int64)
+    for s, (step, code) in enumerate(zip(steps, codes, strict=True)):
+        if code is not None and not step.where:
+            table[code] |= 1 << s
+    bits = table[np.minimum(event, len(table) - 1)]
+    bits[event >= len(table)] = 0
+    for s, (step, code) in enumerate(zip(steps, codes, strict=True)):
+        if code is None or not step.where:
+            continue
+        assert props is not None
+        rows = np.flatnonzero(event == code).tolist()
+        keep = [r for r in rows if all_hold(step.where, _properties(props[r]))]
+        bits[np.asarray(keep, np.int64)] |= 1 << s
+    return bits
 
 
 def _properties(raw: bytes) -> dict[str, Any]:
