@@ -20,15 +20,22 @@ _SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 
 
 @njit(cache=True, nogil=True)
-def _compare(a, a0, a1, b, b0, b1):
-    """-1, 0 or 1 as bytes a[a0:a1] sort before, equal or after b[b0:b1]."""
-    n = min(a1 - a0, b1 - b0)
-    for k in range(n):
-        x, y = a[a0 + k], b[b0 + k]
-        if x != y:
-            return -1 if x < y else 1
-    la, lb = a1 - a0, b1 - b0
-    return 0 if la == lb else (-1 if la < lb else 1)
+def _hash(data, lo, hi):
+    """FNV-1a over data[lo:hi]."""
+    h = np.uint64(14695981039346656037)
+    for k in range(lo, hi):
+        h = (h ^ np.uint64(data[k])) * np.uint64(1099511628211)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _same(a, a0, a1, b, b0, b1):
+    if a1 - a0 != b1 - b0:
+        return False
+    for k in range(a1 - a0):  # noqa: SIM110 - numba compiles the loop, not a generator
+        if a[a0 + k] != b[b0 + k]:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -49,6 +56,19 @@ def _fold(data, lo, hi, space, out):
 
 @njit(cache=True, nogil=True)
 def _match(offsets, data, rows, t_offsets, t_data, fold, space):
+    # The targets go in an open-addressing table keyed by hash: one probe per row, and a byte
+    # comparison only when the hashes agree.
+    n_targets = len(t_offsets) - 1
+    size = 1
+    while size < 2 * n_targets:
+        size *= 2
+    mask = np.uint64(size - 1)
+    table = np.full(size, -1, np.int64)
+    for t in range(n_targets):
+        slot = _hash(t_data, t_offsets[t], t_offsets[t + 1]) & mask
+        while table[slot] >= 0:
+            slot = (slot + np.uint64(1)) & mask
+        table[slot] = t
     n = len(rows)
     out = np.empty(n, np.int32)
     width = 0
@@ -64,29 +84,26 @@ def _match(offsets, data, rows, t_offsets, t_data, fold, space):
             continue
         a, a0, a1 = data, lo, hi
         if fold:
-            size = _fold(data, lo, hi, space, buf)
-            if size < 0:
+            folded = _fold(data, lo, hi, space, buf)
+            if folded < 0:
                 out[r] = UNFOLDED
                 continue
-            a, a0, a1 = buf, 0, size
-        left, right = 0, len(t_offsets) - 1
+            a, a0, a1 = buf, 0, folded
         found = OTHER
-        while left < right:  # binary search in the sorted targets
-            mid = (left + right) // 2
-            c = _compare(a, a0, a1, t_data, t_offsets[mid], t_offsets[mid + 1])
-            if c == 0:
-                found = mid
-                break
-            if c > 0:
-                left = mid + 1
-            else:
-                right = mid
+        if n_targets:
+            slot = _hash(a, a0, a1) & mask
+            while table[slot] >= 0:
+                t = table[slot]
+                if _same(a, a0, a1, t_data, t_offsets[t], t_offsets[t + 1]):
+                    found = t
+                    break
+                slot = (slot + np.uint64(1)) & mask
         out[r] = found
     return out
 
 
 def match_targets(offsets, data, rows, t_offsets, t_data, fold):  # type: ignore[no-untyped-def]
-    """Per row: the index of the target (sorted, distinct) equal to its value, OTHER, MISSING,
+    """Per row: the index of the target (distinct values) equal to its value, OTHER, MISSING,
     or UNFOLDED. With `fold`, the row's value is stripped and lower-cased first."""
     return _match(offsets, data, rows, t_offsets, t_data, fold, _SPACE)
 
