@@ -41,6 +41,8 @@ from .store import Store
 from .tenant import Tenant
 
 TABLE = "identifications"
+# `in` and `not_in` with more codes than this are answered by a table indexed by code.
+LOOKUP_MIN = 16
 How = Literal["bit", "number", "rounded", "nonzero", "flag", "interned", "bytes"]
 
 
@@ -191,8 +193,19 @@ def code_program(
             field_slot[field] = len(rows)
             rows.append(_column(window, source, txn, store, tenant.prefix))
         strings = _Interned(txn, store, tenant.prefix, source.kind, members)
+        code = code_leaf(kind, lf, strings)
+        if source.how == "interned" and code.members is not None:
+            found = np.asarray(code.members, np.float64)
+            if len(found) > LOOKUP_MIN:
+                # A large set of codes: one table lookup per row beats a binary search.
+                raw, column = window.fixed(source.column), rows[field_slot[field]]
+                row, code = _lookup(raw, column, found, code.op)
+                slots.append(len(rows))
+                rows.append(row)
+                leaves.append(code)
+                continue
         slots.append(field_slot[field])
-        leaves.append(code_leaf(kind, lf, strings))
+        leaves.append(code)
     values = np.empty((len(rows), len(window)), np.float64)
     for i, row in enumerate(rows):
         values[i] = row
@@ -217,6 +230,22 @@ def _column(
         if empty is not None:
             out[raw == empty] = np.nan
     return out
+
+
+def _lookup(
+    raw: np.ndarray, column: np.ndarray, members: np.ndarray, op: int
+) -> tuple[np.ndarray, LeafCode]:
+    """A row holding membership of each row's code in `members` (1.0 or 0.0, NaN where the
+    field has no value) and the leaf that reads it."""
+    members = members[members >= 0].astype(np.int64)  # -1: a string never interned
+    table = np.zeros(int(members.max()) + 1 if len(members) else 0, np.float64)
+    table[members] = 1.0
+    test = np.zeros(len(raw), np.float64)
+    known = raw < len(table)
+    test[known] = table[raw[known]]
+    test[np.isnan(column)] = np.nan
+    negated = op == rule_codes.NOT_IN
+    return test, LeafCode(rule_codes.NE if negated else rule_codes.EQ, 1.0)
 
 
 class _Lists:

@@ -29,7 +29,7 @@ from _backtest_rows import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import CompactionConfig, Engine, EngineConfig, rules
+from engine import CompactionConfig, Engine, EngineConfig, backtest_columns, rules
 from engine import backtest as bt
 from engine import identification as ident
 from engine.backtest_columns import SOURCES
@@ -98,8 +98,11 @@ def _every_leaf():
             yield from ({"field": field, "operator": op, "value": v} for v in operands)
 
 
-def test_every_leaf_on_every_field_agrees_with_the_reference(shared):
-    """Each operator and constant on each field, over rows holding every pooled value."""
+@pytest.mark.parametrize("lookup_min", [backtest_columns.LOOKUP_MIN, 0])
+def test_every_leaf_on_every_field_agrees_with_the_reference(shared, monkeypatch, lookup_min):
+    """Each operator and constant on each field, over rows holding every pooled value; sets of
+    codes by binary search in the kernel and by table lookup."""
+    monkeypatch.setattr(backtest_columns, "LOOKUP_MIN", lookup_min)
     rng = random.Random(7)
     now = now_us() + 5_000_000
     rows = []
