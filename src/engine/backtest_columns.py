@@ -176,6 +176,8 @@ class Coded(msgspec.Struct):
 def code_program(
     program: Program, window: Window, txn: lmdb.Transaction, store: Store, tenant: Tenant, now: int
 ) -> Coded:
+    """The window's columns for `program`: one row per field its leaves read, plus one per leaf
+    on a bytes column or on a large set of codes; lists as they are at `now`."""
     members = _Lists(txn, store, tenant, now)
     rows: list[np.ndarray] = []
     field_slot: dict[str, int] = {}
