@@ -7,7 +7,8 @@ from starlette.requests import Request
 from engine.errors import InvalidInput, PayloadTooLarge
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, empty: bytes | None = None) -> bytes:
+    """The body, at most `limit` bytes; an empty body is refused unless `empty` stands in."""
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -25,5 +26,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body:
+        if empty is not None:
+            return empty
         raise InvalidInput("The request body is empty; send a JSON object.")
     return body

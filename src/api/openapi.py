@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from engine.backtest import BacktestIn, BacktestResult
 from engine.device import AgentRequest
 from engine.events import BatchIn, EventIn, IngestResult
 from engine.funnels import FunnelQuery, FunnelResult
@@ -47,6 +48,8 @@ _SCHEMAS = (
     RuleDeleted,
     FunnelQuery,
     FunnelResult,
+    BacktestIn,
+    BacktestResult,
 )
 
 _ERRORS = {
@@ -71,6 +74,7 @@ def _operation(
     summary: str,
     *,
     body: str | None = None,
+    body_required: bool = True,
     response: dict[str, Any] | None = None,
     content: dict[str, Any] | None = None,
     params: list[dict[str, Any]] | None = None,
@@ -80,7 +84,7 @@ def _operation(
 ) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {}}
     if body:
-        op["requestBody"] = {"required": True, "content": _json_content(_ref(body))}
+        op["requestBody"] = {"required": body_required, "content": _json_content(_ref(body))}
     ok: dict[str, Any] = {"description": "OK"}
     if response:
         ok["content"] = _json_content(response)
@@ -289,6 +293,19 @@ def build() -> dict[str, Any]:
                 params=[_path("rule_id", "The rule id (rul_…).")],
                 errors=("401", "403", "404"),
             ),
+        },
+        "/v1/rules/{rule_id}/backtest": {
+            "post": _operation(
+                "Run a rule (any status) over the identifications of the last `days` (1 to 30, "
+                "default 7): matches, total, rate, estimated false positive rate and up to "
+                "`sampleSize` (0 to 100, default 10) matched events spread over the window. "
+                "The body may be empty.",
+                body="BacktestIn",
+                body_required=False,
+                response=_ref("BacktestResult"),
+                params=[_path("rule_id", "The rule id (rul_…).")],
+                errors=("400", "401", "403", "404"),
+            )
         },
         "/v1/lists": {
             "post": _operation(

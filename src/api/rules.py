@@ -1,6 +1,8 @@
-"""Rules endpoints: create, list, read, update, delete."""
+"""Rules endpoints: create, list, read, update, delete, backtest."""
 
 from __future__ import annotations
+
+import asyncio
 
 import msgspec
 from starlette.requests import Request
@@ -8,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import codec
+from engine.backtest import BacktestIn
 from engine.errors import InvalidInput, NotFound
 from engine.rule_store import RuleIn, RulePatch
 
@@ -18,6 +21,7 @@ from .state import state_of
 
 _rule_decoder = msgspec.json.Decoder(RuleIn)
 _patch_decoder = msgspec.json.Decoder(RulePatch)
+_backtest_decoder = msgspec.json.Decoder(BacktestIn)
 _STATUSES = ("live", "monitor", "draft", "paused")
 
 
@@ -91,10 +95,24 @@ async def delete_rule(request: Request) -> Response:
     )
 
 
+async def backtest_rule(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    # Every field has a default: no body at all means a 7-day backtest with 10 samples.
+    raw = await read_body(request, st.config.max_body_bytes, empty=b"{}")
+    body = codec.decode(_backtest_decoder, raw)
+    # Seconds of numpy and numba work at most: off the event loop, which keeps serving.
+    result = await asyncio.to_thread(
+        st.engine.backtest, key.tenant, request.path_params["rule_id"], body
+    )
+    return json_response(result)
+
+
 routes = [
     Route("/v1/rules", create_rule, methods=["POST"]),
     Route("/v1/rules", list_rules, methods=["GET"]),
     Route("/v1/rules/{rule_id}", get_rule, methods=["GET"]),
     Route("/v1/rules/{rule_id}", update_rule, methods=["PUT"]),
     Route("/v1/rules/{rule_id}", delete_rule, methods=["DELETE"]),
+    Route("/v1/rules/{rule_id}/backtest", backtest_rule, methods=["POST"]),
 ]

@@ -121,3 +121,23 @@ def strings(
         if raw is not None:
             out[int(ident)] = bytes(raw).decode()
     return out
+
+
+def containing(
+    txn: lmdb.Transaction, store: Store, prefix: bytes, kind: bytes, part: str
+) -> list[int]:
+    """Ids of every string of this kind that contains `part` (a scan of the kind's strings).
+
+    Tested on the UTF-8 bytes: one UTF-8 string contains another exactly when its bytes do.
+    """
+    head = _forward_key(prefix, kind, "")
+    needle = part.encode()
+    out = []
+    with txn.cursor(db=store.dict) as cur:
+        if cur.set_range(head):
+            for key, value in cur:
+                if not key.startswith(head):
+                    break
+                if needle in key[len(head) :]:
+                    out.append(int.from_bytes(value, "little"))
+    return out

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from types import TracebackType
 
+from . import backtest as _backtest
 from . import events as _events
 from . import export as _export
 from . import funnels as _funnels
@@ -300,6 +301,19 @@ class Engine:
                 _rules.out(r, _rules.stats_of(txn, self.store, tenant.prefix, r.id))
                 for r in _rules.all_rules(txn, self.store, tenant.prefix)
             ]
+
+    def backtest(
+        self,
+        tenant: Tenant,
+        rule_id: str,
+        request: _backtest.BacktestIn | None = None,
+        *,
+        now: int | None = None,
+    ) -> _backtest.BacktestResult:
+        """Evaluate a rule over the identifications of the last `days` (docs/rules.md)."""
+        return _backtest.backtest(
+            self.store, tenant, rule_id, request or _backtest.BacktestIn(), now
+        )
 
     # -- reading back --------------------------------------------------------------------
 

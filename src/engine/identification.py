@@ -20,7 +20,7 @@ from .device import AgentRequest
 from .ipintel import IpInfo, IpIntelligence
 from .matching import Features
 from .scores import Scores, Velocity, compute
-from .segments import SCHEMAS
+from .segments import NO_VALUE, SCHEMAS
 from .signals import Signals, UserAgentInfo, evaluate
 from .tenant import Tenant
 from .timeutil import iso
@@ -47,6 +47,9 @@ COUNTRY_KIND = b"c"
 PLATFORM_KIND = b"p"
 BROWSER_KIND = b"b"
 EVENT_TYPE_KIND = b"t"
+CITY_KIND = b"y"
+DEVICE_TYPE_KIND = b"d"
+OS_KIND = b"o"
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 _ALPHABET = string.ascii_letters + string.digits
@@ -421,6 +424,10 @@ class IdentifyDevice:
             if value:
                 bits |= bit
         intern = ctx.interner.intern
+
+        def optional(kind: bytes, value: str | None) -> int:
+            return NO_VALUE if value is None else intern(txn, prefix, kind, value)
+
         row = {
             "ts": now,
             "visitor": intern(txn, prefix, VISITOR_KIND, event.visitorId),
@@ -445,6 +452,10 @@ class IdentifyDevice:
             "visitors_ip_1h": event.velocity.visitorsPerIp1h,
             "visitors_ip_24h": event.velocity.visitorsPerIp24h,
             "accounts": event.velocity.accountsPerVisitor,
+            "found": int(event.visitorFound),
+            "city": optional(CITY_KIND, event.ip.city),
+            "device_type": optional(DEVICE_TYPE_KIND, event.device.type),
+            "os": optional(OS_KIND, event.device.os),
         }
         # A pending row, not a segment per group: see pending_rows.
         values = [row[name] for name in SCHEMAS["identifications"]]

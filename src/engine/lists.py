@@ -245,6 +245,27 @@ def memberships(
     return names
 
 
+def live_entries(
+    txn: lmdb.Transaction, store: Store, tenant: Tenant, name: str, now: int
+) -> tuple[ListType, list[str]] | None:
+    """The type and the entries that are members at `now` of the list named `name`; None when
+    no list has that name (it was deleted): rules then see it as empty."""
+    raw_id = txn.get(_name_key(tenant.prefix, name), db=store.lists)
+    if raw_id is None:
+        return None
+    record = _load(txn, store, tenant.prefix, bytes(raw_id).decode())
+    head = _entry_prefix(tenant.prefix, record.id)
+    entries = []
+    with txn.cursor(db=store.lists) as cur:
+        if cur.set_range(head):
+            for key, value in cur:
+                if not key.startswith(head):
+                    break
+                if _live(value, now):
+                    entries.append(bytes(key[len(head) :]).decode())
+    return record.type, entries
+
+
 def forget_visitor(ctx: WriteContext, tenant: Tenant, visitor_id: str) -> None:
     """Remove a visitor from every visitor list (GDPR deletion)."""
     txn, db = ctx.txn, ctx.store.lists

@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 
 from .columns import VAR, VarColumn, decode_var, encode_var
-from .segments import SCHEMAS
+from .segments import ADDED, SCHEMAS
 from .store import Store
 from .writer import WriteContext, Writer
 
@@ -70,6 +70,12 @@ def _rows(
                 break
             keys.append(bytes(key))
             rows.append(_decoder.decode(value))
+    width = len(SCHEMAS[table])
+    for row in rows:
+        if len(row) < width:
+            # Written before columns were added to the table (segments.ADDED).
+            added = ADDED[table]
+            row.extend(added[name] for name in list(SCHEMAS[table])[len(row) :])
     return keys, rows
 
 

@@ -1,7 +1,7 @@
 """The fields a rule condition may test: dotted paths of the identification event document.
 
-Each field has a kind (what operators and values it accepts), where it is read in an event
-document, and which column of the `identifications` table holds it for backtests.
+Each field has a kind (what operators and values it accepts) and where it is read in an event
+document; `backtest_columns.SOURCES` says which column of the `identifications` table holds it.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ for many rows at once (the numba kernel in `rule_kernel`, for backtests). Both m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence, Set
+from typing import Any, Protocol
 
 import msgspec
 import numpy as np
@@ -106,57 +106,111 @@ def columns_from_documents(
 
 def run_columns(program: Program, columns: Columns, lists: Mapping[str, Set[str]]) -> np.ndarray:
     """Evaluate the program over every row with the numba kernel."""
-    n_leaves = len(program.leaves)
-    leaf_slot = np.zeros(n_leaves, np.int32)
+    leaves = []
+    for lf in program.leaves:
+        field = program.fields[lf.slot]
+        table = _TableCodes(columns.codes.get(field, {}), lists)
+        leaves.append(code_leaf(rule_fields.FIELDS[field].kind, lf, table))
+    return run_coded(program, columns.values, [lf.slot for lf in program.leaves], leaves)
+
+
+class LeafCode(msgspec.Struct):
+    """One leaf as the kernel takes it: an operation and a constant or a set of codes."""
+
+    op: int
+    const: float = 0.0
+    members: Sequence[float] | np.ndarray | None = None  # for IN and NOT_IN
+
+
+class StringCodes(Protocol):
+    """How the values of one string field became codes in the kernel's columns."""
+
+    def code(self, value: str) -> float:
+        """The value's code; a value no row holds gets a code no row has."""
+        ...
+
+    def containing(self, part: str) -> Iterable[float]:
+        """Codes of the values that contain `part`."""
+        ...
+
+    def listed(self, name: str) -> Iterable[float]:
+        """Codes of the members of the list `name` (none for a deleted list)."""
+        ...
+
+
+def code_leaf(kind: str, leaf: Leaf, strings: StringCodes) -> LeafCode:
+    """A leaf's operation and operands in the column encoding of its field."""
+    op, value = leaf.op, leaf.value
+    if op == "exists":
+        return LeafCode(rule_kernel.EXISTS if value else rule_kernel.MISSING)
+    if op == "contains":
+        # Substring tests become membership in the codes of the strings that contain it.
+        return LeafCode(rule_kernel.IN, members=list(strings.containing(value)))
+    if op in ("in", "not_in"):
+        if isinstance(value, Mapping):
+            members: Iterable[float] = strings.listed(value["list"])
+        else:
+            members = [_code(kind, strings, item) for item in value]
+        return LeafCode(_LEAF_CODES[op], members=members)  # type: ignore[arg-type]
+    return LeafCode(_LEAF_CODES[op], _code(kind, strings, value))
+
+
+def run_coded(
+    program: Program, values: np.ndarray, slots: Sequence[int], leaves: Sequence[LeafCode]
+) -> np.ndarray:
+    """Evaluate the program over float64 columns `values` (one row per slot, NaN = missing)
+    with leaf `j` reading row `slots[j]`: for callers that coded the columns themselves."""
+    n_leaves = len(leaves)
     leaf_op = np.zeros(n_leaves, np.int32)
     leaf_const = np.zeros(n_leaves, np.float64)
     set_start = np.zeros(n_leaves, np.int64)
     set_end = np.zeros(n_leaves, np.int64)
-    sets: list[float] = []
-    for j, lf in enumerate(program.leaves):
-        field = program.fields[lf.slot]
-        kind = rule_fields.FIELDS[field].kind
-        table = columns.codes.get(field, {})
-        leaf_slot[j] = lf.slot
-        op, value = lf.op, lf.value
-        if op == "exists":
-            leaf_op[j] = rule_kernel.EXISTS if value else rule_kernel.MISSING
-            continue
-        if op == "contains":
-            # Substring tests become membership in the codes of the strings that contain it.
-            op, members = "in", [code for s, code in table.items() if value in s]
-        elif op in ("in", "not_in"):
-            items = lists.get(value["list"], ()) if isinstance(value, Mapping) else value
-            members = [_code(kind, table, item) for item in items]
-        else:
-            members = None
-            leaf_const[j] = _code(kind, table, value)
-        leaf_op[j] = _LEAF_CODES[op]
-        if members is not None:
-            ordered = sorted({m for m in members if not np.isnan(m)})
-            set_start[j] = len(sets)
-            sets.extend(ordered)
-            set_end[j] = len(sets)
+    sets: list[np.ndarray] = []
+    size = 0
+    for j, lf in enumerate(leaves):
+        leaf_op[j], leaf_const[j] = lf.op, lf.const
+        if lf.members is not None:
+            members = np.unique(np.asarray(lf.members, np.float64))  # sorted for binary search
+            members = members[~np.isnan(members)]
+            set_start[j], size = size, size + len(members)
+            set_end[j] = size
+            sets.append(members)
     from .rule_kernel import evaluate_rows  # numba loads on the first column evaluation
 
     return evaluate_rows(
         np.asarray(program.kinds, np.int32),
         np.asarray(program.args, np.int32),
-        leaf_slot,
+        np.asarray(slots, np.int32),
         leaf_op,
         leaf_const,
         set_start,
         set_end,
-        np.asarray(sets, np.float64),
-        columns.values,
+        np.concatenate(sets) if sets else np.zeros(0, np.float64),
+        np.ascontiguousarray(values, np.float64),
     )
 
 
-def _code(kind: str, table: Mapping[str, float], value: Any) -> float:
+class _TableCodes:
+    """String codes from a dict of the values present (`columns_from_documents`)."""
+
+    def __init__(self, table: Mapping[str, float], lists: Mapping[str, Set[str]]) -> None:
+        self._table, self._lists = table, lists
+
+    def code(self, value: str) -> float:
+        return self._table.get(value, -1.0)
+
+    def containing(self, part: str) -> list[float]:
+        return [code for s, code in self._table.items() if part in s]
+
+    def listed(self, name: str) -> list[float]:
+        return [self._table.get(item, -1.0) for item in self._lists.get(name, ())]
+
+
+def _code(kind: str, strings: StringCodes, value: Any) -> float:
     """A constant in the column encoding; a string absent from the column gets a code no row
     has, and a value of the wrong kind one that no row can equal."""
     if kind == "string":
-        return table.get(value, -1.0) if isinstance(value, str) else -2.0
+        return strings.code(value) if isinstance(value, str) else -2.0
     if kind == "bool":
         return float(value) if isinstance(value, bool) else -2.0
     if isinstance(value, bool) or not isinstance(value, int | float):

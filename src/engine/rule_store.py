@@ -143,6 +143,13 @@ def all_rules(txn: lmdb.Transaction, store: Store, prefix: bytes) -> list[RuleRe
     return sorted(out, key=lambda r: (r.priority, r.created_us))
 
 
+def get(txn: lmdb.Transaction, store: Store, prefix: bytes, rule_id: str) -> RuleRecord:
+    raw = txn.get(_rule_key(prefix, rule_id), db=store.lists)
+    if raw is None:
+        raise NotFound(f"No rule {rule_id}.", field="ruleId")
+    return _dec.decode(raw)
+
+
 def _list_types(txn: lmdb.Transaction, store: Store, tenant: Tenant) -> dict[str, str]:
     from .lists import all_lists
 

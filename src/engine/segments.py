@@ -13,7 +13,7 @@ import msgspec
 import numpy as np
 from pyroaring import BitMap
 
-from .columns import VAR, VarColumn, decode_fixed, decode_var
+from .columns import FIXED_DTYPES, VAR, VarColumn, decode_fixed, decode_var
 from .store import Store
 
 # Column name -> encoding, per table. "ts" (int64 microseconds UTC) is required in every table.
@@ -52,6 +52,25 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "visitors_ip_1h": "u4",
         "visitors_ip_24h": "u4",
         "accounts": "u4",
+        # Added with backtests: 0/1, and interned codes (NO_VALUE when the event has none).
+        "found": "u4",
+        "city": "u4",
+        "device_type": "u4",
+        "os": "u4",
+    },
+}
+
+# A u4 that no interned code or flag takes: the row has no value there.
+NO_VALUE = 0xFFFFFFFF
+# Columns added after their table was first written, with the value that stands for "no value".
+# Segments written before lack them; reading such a segment yields that value for every row
+# (and compaction writes it into the merged segment), never a KeyError.
+ADDED: dict[str, dict[str, int]] = {
+    "identifications": {
+        "found": NO_VALUE,
+        "city": NO_VALUE,
+        "device_type": NO_VALUE,
+        "os": NO_VALUE,
     },
 }
 
@@ -135,9 +154,15 @@ def read_columns(
     out: dict[str, np.ndarray | VarColumn] = {}
     for name in names:
         raw = txn.get(base + name.encode(), db=store.columns)
-        if raw is None:
-            raise KeyError(f"segment {number} of {table} lacks column {name}")
         kind = schema[name]
+        if raw is None:
+            fill = ADDED.get(table, {}).get(name)
+            ts = txn.get(base + b"ts", db=store.columns)
+            if fill is None or ts is None:
+                raise KeyError(f"segment {number} of {table} lacks column {name}")
+            rows = len(ts) // 8
+            out[name] = np.full(rows, fill, dtype=FIXED_DTYPES[kind])
+            continue
         out[name] = decode_var(raw) if kind == VAR else decode_fixed(raw, kind)
     return out
 

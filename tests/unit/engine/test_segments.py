@@ -170,3 +170,46 @@ def test_listing_and_tombstones_never_leak_between_shared_leading_substrings(eng
         assert read_tombstones(r, store, a.prefix, "events") == {}
         assert list(read_tombstones(r, store, b.prefix, "events")) == [nb]
         assert read_columns(r, store, a.prefix, "events", na, ["ts"])["ts"].tolist() == [1]
+
+
+def test_columns_added_later_read_as_no_value_in_older_segments_and_survive_merging(engine):
+    """A segment written before a column was added lacks it: reading gives NO_VALUE for each
+    row, and a merge with newer segments writes that value into the merged segment."""
+    from engine.compaction import merge_step
+    from engine.config import CompactionConfig
+    from engine.segments import ADDED, NO_VALUE
+
+    store, prefix = engine.store, Tenant("ws_old", "live").prefix
+    schema = SCHEMAS["identifications"]
+    added = ADDED["identifications"]
+
+    def columns(ts, names):
+        return {
+            name: encode_var([b"r"] * len(ts)) if schema[name] == "var" else
+            encode_fixed([7] * len(ts) if name != "ts" else ts, schema[name])
+            for name in names
+        }  # fmt: skip
+
+    old = [n for n in schema if n not in added]
+    txn = store.begin_write()
+    first = write_segment(
+        txn, store, prefix, "identifications", columns([1, 2], old), SegmentMeta(2, 1, 2, 0, 0)
+    )
+    write_segment(
+        txn, store, prefix, "identifications", columns([3], schema), SegmentMeta(1, 3, 3, 0, 0)
+    )
+    txn.commit()
+    with store.read() as r:
+        cols = read_columns(r, store, prefix, "identifications", first, ["ts", *added])
+        assert all(cols[name].tolist() == [NO_VALUE, NO_VALUE] for name in added)
+        with pytest.raises(KeyError):
+            read_columns(r, store, prefix, "events", first, ["user"])
+        with pytest.raises(KeyError):
+            read_columns(r, store, prefix, "identifications", first + 9, ["city"])
+    assert merge_step(store, engine.writer, prefix, "identifications", CompactionConfig(fanout=2))
+    with store.read() as r:
+        [(merged, _)] = list_segments(r, store, prefix, "identifications")
+        cols = read_columns(r, store, prefix, "identifications", merged, schema)
+        assert cols["ts"].tolist() == [1, 2, 3]
+        assert cols["city"].tolist() == [NO_VALUE, NO_VALUE, 7]
+        assert cols["suspect"].tolist() == [7, 7, 7]
