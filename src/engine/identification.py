@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from . import lists, matching, pending_rows, rule_program, rule_store
+from . import lists, matching, pending_rows, rule_store
 from .device import AgentRequest
 from .ipintel import IpInfo, IpIntelligence
 from .matching import Features
@@ -281,16 +281,16 @@ class IdentifyDevice:
         side effects; monitor rules only count their matches."""
         prefix, txn, store = self.tenant.prefix, ctx.txn, ctx.store
         active = ctx.caches.setdefault("rules", rule_store.RuleCache()).active(txn, store, prefix)
-        if not active:
+        if not active.rules:
             return
-        document = msgspec.to_builtins(event)
+        values = active.compiled.values(msgspec.to_builtins(event))
         members = lists.Membership(txn, store, self.tenant, now)
         event.verdict = "allow"
         decided = False
-        for rule in active:
+        for rule, test in zip(active.rules, active.compiled.tests, strict=True):
             if decided and rule.status == "live":
                 continue
-            if not rule_program.run(rule.program, document, members):
+            if not test(values, members):
                 continue
             rule_store.record_match(txn, store, prefix, rule.id, now)
             if rule.status == "monitor":

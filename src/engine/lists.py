@@ -12,7 +12,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import lmdb
 import msgspec
@@ -286,8 +286,15 @@ class Membership(Mapping[str, "_Members"]):
 
     def __init__(self, txn: lmdb.Transaction, store: Store, tenant: Tenant, now: int) -> None:
         self._txn, self._store, self._tenant, self._now = txn, store, tenant, now
-        raw = {r.name: r for r in all_lists(txn, store, tenant)}
-        self._records = raw
+        self._loaded: dict[str, Any] | None = None
+        self._answers: dict[bytes, bool] = {}  # entry key -> member, for rules sharing a list
+
+    @property
+    def _records(self) -> dict[str, Any]:
+        # Read on the first list reference: most identifications never reach one.
+        if self._loaded is None:
+            self._loaded = {r.name: r for r in all_lists(self._txn, self._store, self._tenant)}
+        return self._loaded
 
     def __getitem__(self, name: str) -> _Members:
         record = self._records[name]
@@ -312,7 +319,11 @@ class _Members:
         if self._kind == "email":
             value = value.strip().lower()
         o = self._owner
-        return _live(o._txn.get(self._head + value.encode(), db=o._store.lists), o._now)
+        key = self._head + value.encode()
+        found = o._answers.get(key)
+        if found is None:
+            found = o._answers[key] = _live(o._txn.get(key, db=o._store.lists), o._now)
+        return found
 
 
 def apply_side_effects(ctx: WriteContext, tenant: Tenant, effects: list, visitor_id: str) -> None:

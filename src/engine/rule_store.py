@@ -17,6 +17,7 @@ import msgspec
 from . import rules
 from .errors import InvalidInput, NotFound
 from .rule_program import Program, compile_condition
+from .rule_scalar import RuleSet
 from .store import Store
 from .tenant import Tenant
 from .timeutil import iso
@@ -275,17 +276,25 @@ class DeleteRule:
         return RuleDeleted(True, self.rule_id)
 
 
+class ActiveRules(msgspec.Struct):
+    """The live and monitor rules of a tenant in priority order, compiled together."""
+
+    rules: list[RuleRecord]
+    compiled: RuleSet
+
+
 class RuleCache:
     """The active rules of each tenant, reloaded when its rules version moves."""
 
     def __init__(self) -> None:
-        self._cache: dict[bytes, tuple[int, list[RuleRecord]]] = {}
+        self._cache: dict[bytes, tuple[int, ActiveRules]] = {}
 
-    def active(self, txn: lmdb.Transaction, store: Store, prefix: bytes) -> list[RuleRecord]:
+    def active(self, txn: lmdb.Transaction, store: Store, prefix: bytes) -> ActiveRules:
         current = version(txn, store, prefix)
         cached = self._cache.get(prefix)
         if cached is not None and cached[0] == current:
             return cached[1]
-        active = [r for r in all_rules(txn, store, prefix) if r.status in ("live", "monitor")]
+        rules = [r for r in all_rules(txn, store, prefix) if r.status in ("live", "monitor")]
+        active = ActiveRules(rules, RuleSet([r.program for r in rules]))
         self._cache[prefix] = (current, active)
         return active

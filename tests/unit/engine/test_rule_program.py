@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from engine import rule_program, rules
 from engine.errors import InvalidInput
+from engine.rule_scalar import RuleSet
 
 STRINGS = ["a", "b", "ab", "pv_1", "pv_2", "10.0.0.1", "DE", "US", ""]
 FIELDS = {
@@ -89,6 +90,11 @@ def test_scalar_and_kernel_agree_with_the_reference(tree, docs):
     program = rule_program.compile_condition(tree)
     expected = [rules.evaluate(tree, d, LISTS) for d in docs]
     assert [rule_program.run(program, d, LISTS) for d in docs] == expected
+    # The request path: the program compiled into closures, alone and inside a rule set whose
+    # other rules read other fields (so slots are shared and shifted).
+    other = rule_program.compile_condition({"field": "ip.asn", "operator": "exists", "value": True})
+    rule_set = RuleSet([other, program])
+    assert [rule_set.tests[1](rule_set.values(d), LISTS) for d in docs] == expected
     columns = rule_program.columns_from_documents(program.fields, docs)
     assert rule_program.run_columns(program, columns, LISTS).tolist() == expected
 
