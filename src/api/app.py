@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from engine import Engine
 
-from . import analytics, device, funnels, ingest_path, lists, rules, system
+from . import analytics, cohorts, device, funnels, ingest_path, lists, rules, system
 from .config import ServerConfig
 from .errors import EXCEPTION_HANDLERS
 from .ingest_path import IngestionApp
@@ -23,8 +23,8 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     opens the engine on `config.data_dir` at startup and closes it at shutdown."""
     config = config or ServerConfig()
     routes = [
-        *system.routes, *analytics.routes, *funnels.routes, *device.routes, *lists.routes,
-        *rules.routes,
+        *system.routes, *analytics.routes, *funnels.routes, *cohorts.routes, *device.routes,
+        *lists.routes, *rules.routes,
     ]  # fmt: skip
     if config.benchmark_endpoints:
         routes += analytics.benchmark_routes + device.benchmark_routes

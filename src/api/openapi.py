@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from engine.backtest import BacktestIn, BacktestResult
+from engine.cohort_store import CohortIn, CohortOut, CohortPage, MembersPage
 from engine.device import AgentRequest
 from engine.events import BatchIn, EventIn, IngestResult
 from engine.funnels import FunnelQuery, FunnelResult
@@ -48,6 +49,10 @@ _SCHEMAS = (
     RuleDeleted,
     FunnelQuery,
     FunnelResult,
+    CohortIn,
+    CohortOut,
+    CohortPage,
+    MembersPage,
     BacktestIn,
     BacktestResult,
 )
@@ -185,6 +190,45 @@ def build() -> dict[str, Any]:
                 "convert; optional breakdown by an event property or a user trait.",
                 body="FunnelQuery",
                 response=_ref("FunnelResult"),
+                errors=("400", "401", "403", "404"),
+            )
+        },
+        "/v1/cohorts": {
+            "post": _operation(
+                "Create a behavioural cohort (event counts, sequences, traits; AND/OR/NOT) and "
+                "evaluate it; membership then follows ingestion.",
+                body="CohortIn",
+                response=_ref("CohortOut"),
+            ),
+            "get": _operation(
+                "Cohorts with their size and computedAt.",
+                response=_ref("CohortPage"),
+                params=[_query("limit", "1 to 100, default 20."), _query("offset", "Default 0.")],
+            ),
+        },
+        "/v1/cohorts/{cohort_id}": {
+            "get": _operation(
+                "One cohort.",
+                response=_ref("CohortOut"),
+                params=[_path("cohort_id", "coh_…")],
+                errors=("401", "403", "404"),
+            ),
+            "delete": _operation(
+                "Delete a cohort.",
+                params=[_path("cohort_id", "coh_…")],
+                errors=("401", "403", "404"),
+            ),
+        },
+        "/v1/cohorts/{cohort_id}/members": {
+            "get": _operation(
+                "Member user ids, at most 500 per page; a cursor keeps reading the membership "
+                "snapshot its first page read.",
+                response=_ref("MembersPage"),
+                params=[
+                    _path("cohort_id", "coh_…"),
+                    _query("limit", "1 to 500, default 500."),
+                    _query("cursor", "nextCursor of the previous page."),
+                ],
                 errors=("400", "401", "403", "404"),
             )
         },

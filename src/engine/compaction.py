@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 from pyroaring import BitMap
 
-from . import pending_rows
+from . import cohort_store, pending_rows
 from .columns import VAR, VarColumn, concat_var, decode_var, encode_fixed, encode_var
 from .config import CompactionConfig
 from .dedup import prune_step
@@ -37,6 +37,7 @@ from .timeutil import now_us
 from .writer import WriteContext, Writer
 
 log = logging.getLogger("signalpost.compaction")
+_COHORT_TICK_S = 30.0
 
 
 def plan(
@@ -180,9 +181,11 @@ class Compactor:
         config: CompactionConfig,
         interval: float = 0.2,
         dedup_window_us: int = 7 * 24 * 3600 * 1_000_000,
+        cohort_refresh_us: int = 300 * 1_000_000,
     ) -> None:
         self._store, self._writer, self._config = store, writer, config
         self._interval = interval
+        self._cohort_refresh_us = cohort_refresh_us
         self._dedup_window_us = dedup_window_us
         self._dedup_cursor = b""
         self._next_prune = 0.0
@@ -206,7 +209,9 @@ class Compactor:
 
     def _run(self) -> None:
         while not self._stopping:
-            self._wake.wait()
+            # Woken by commits; otherwise every tick, for cohorts whose windows slide with time.
+            if not self._wake.wait(timeout=_COHORT_TICK_S):
+                self.notify((p, "cohorts") for p in cohort_store.tenants_with_cohorts(self._store))
             self._wake.clear()
             if self._stopping:
                 return
@@ -238,6 +243,9 @@ class Compactor:
         self._prune_dedup()
         for prefix, table in pending:
             try:
+                if table == "cohorts":
+                    cohort_store.refresh(self._store, self._writer, prefix, self._cohort_refresh_us)
+                    continue
                 pending_rows.drain_all(
                     self._store, self._writer, prefix, table, self._config.max_step_rows
                 )

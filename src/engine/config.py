@@ -42,3 +42,6 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_batch_events: int = 500
     compaction: CompactionConfig = CompactionConfig()
     ip: IpConfig = IpConfig()
+    # Cohorts with a sliding window (`last_days`) are evaluated in full again at most this often;
+    # users touched by ingestion are re-evaluated within about a second regardless.
+    cohort_refresh_seconds: int = 300

@@ -141,3 +141,9 @@ def containing(
                 if needle in key[len(head) :]:
                     out.append(int.from_bytes(value, "little"))
     return out
+
+
+def size(txn: lmdb.Transaction, store: Store, prefix: bytes, kind: bytes) -> int:
+    """How many ids the kind has handed out: ids are 0 .. size - 1 (some may be forgotten)."""
+    raw = txn.get(_counter_key(prefix, kind), db=store.meta)
+    return int.from_bytes(raw, "little") if raw else 0

@@ -8,6 +8,8 @@ from concurrent.futures import Future
 from types import TracebackType
 
 from . import backtest as _backtest
+from . import cohort_store as _cohort_store
+from . import cohorts as _cohorts
 from . import events as _events
 from . import export as _export
 from . import funnels as _funnels
@@ -21,7 +23,7 @@ from . import workspaces as _workspaces
 from .compaction import Compactor, merge_step
 from .config import EngineConfig
 from .device import AgentRequest
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput
 from .ipintel import IpIntelligence
 from .segments import SCHEMAS
 from .store import Store
@@ -50,6 +52,7 @@ class Engine:
                 self.writer,
                 self.config.compaction,
                 dedup_window_us=self.config.dedup_window_seconds * 1_000_000,
+                cohort_refresh_us=self.config.cohort_refresh_seconds * 1_000_000,
             )
         self.ipintel = IpIntelligence(self.config.ip)
 
@@ -323,11 +326,48 @@ class Engine:
             return read_usage(txn, self.store, workspace_id, month_of(at), month_start_us(at))
 
     def funnel(self, tenant: Tenant, query: _funnels.FunnelQuery) -> _funnels.FunnelResult:
-        if query.cohort_id is not None:
-            # Cohorts are not stored yet: no id can name one.
-            raise NotFound(f"No cohort {query.cohort_id}.", field="cohort_id")
         with self.store.read() as txn:
-            return _funnels.run(txn, self.store, tenant, query)
+            members = None
+            if query.cohort_id is not None:
+                record = _cohort_store.get(txn, self.store, tenant.prefix, query.cohort_id)
+                members = _cohort_store.members(txn, self.store, tenant.prefix, record)
+            return _funnels.run(txn, self.store, tenant, query, members)
+
+    # -- cohorts ---------------------------------------------------------------------------
+
+    def create_cohort(
+        self, tenant: Tenant, request: _cohort_store.CohortIn
+    ) -> _cohort_store.CohortOut:
+        """Evaluates the definition over every user in a snapshot, then stores it."""
+        with self.store.read() as txn:
+            at = now_us()
+            bitmap = _cohorts.evaluate(txn, self.store, tenant, request.definition, at)
+        return self.writer.run(_cohort_store.CreateCohort(tenant, request, bitmap, at))
+
+    def cohorts(self, tenant: Tenant, limit: int, offset: int) -> _cohort_store.CohortPage:
+        with self.store.read() as txn:
+            found = _cohort_store.records(txn, self.store, tenant.prefix)
+        page = [_cohort_store.out(r) for r in found[offset : offset + limit]]
+        return _cohort_store.CohortPage(page, len(found))
+
+    def cohort(self, tenant: Tenant, cohort_id: str) -> _cohort_store.CohortOut:
+        with self.store.read() as txn:
+            return _cohort_store.out(_cohort_store.get(txn, self.store, tenant.prefix, cohort_id))
+
+    def cohort_members(
+        self, tenant: Tenant, cohort_id: str, limit: int = 500, cursor: str | None = None
+    ) -> _cohort_store.MembersPage:
+        with self.store.read() as txn:
+            return _cohort_store.page_members(txn, self.store, tenant, cohort_id, limit, cursor)
+
+    def delete_cohort(self, tenant: Tenant, cohort_id: str) -> dict[str, object]:
+        return self.writer.run(_cohort_store.DeleteCohort(tenant, cohort_id))
+
+    def refresh_cohorts(self, tenant: Tenant) -> int:
+        """Apply what ingestion queued for the tenant's cohorts now (the compactor does it about
+        every second); returns how many cohorts changed."""
+        refresh_us = self.config.cohort_refresh_seconds * 1_000_000
+        return _cohort_store.refresh(self.store, self.writer, tenant.prefix, refresh_us)
 
     def export_ndjson(self, tenant: Tenant, from_us: int, to_us: int) -> Iterator[bytes]:
         return _export.ndjson(self.store, tenant, from_us, to_us)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from . import codec, dictionary
+from . import codec, cohort_watch, dictionary
 from . import visitor_records as records
 from .config import EngineConfig
 from .errors import BatchTooLarge, InvalidInput
@@ -187,6 +187,8 @@ class IngestEvents:
             ts, users, names, props, inserts, requests = zip(*rows, strict=True)
             txn, interner = ctx.txn, ctx.interner
             cols = ctx.columns(prefix, "events")
+            watch = cohort_watch.watching(ctx, prefix)
+            known = dictionary.size(txn, ctx.store, prefix, dictionary.USER) if watch.any else 0
             user_ids = {u: interner.intern(txn, prefix, dictionary.USER, u) for u in set(users)}
             event_ids = {e: interner.intern(txn, prefix, dictionary.EVENT, e) for e in set(names)}
             cols["ts"].extend(ts)
@@ -197,6 +199,15 @@ class IngestEvents:
             cols["insert_id"].extend(inserts)
             cols["request_id"].extend(requests)
             ctx.count(usage_key(prefix, month_of(self.received_us)), stored)
+            if watch.any:
+                # Users who did a watched event, and users new to the tenant: a new user can
+                # belong to cohorts that count absence (NOT, "at most", "exactly 0").
+                watched = watch.events
+                touched = [i for i in user_ids.values() if i >= known]
+                if not watched.isdisjoint(event_ids):
+                    pairs = zip(users, names, strict=True)
+                    touched += [user_ids[u] for u, e in pairs if e in watched]
+                cohort_watch.enqueue(ctx, prefix, touched)
         n = len(self.rows)
         return IngestResult(accepted=n, stored=stored, deduplicated=n - stored)
 

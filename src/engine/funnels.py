@@ -118,24 +118,31 @@ def _validate(query: FunnelQuery) -> None:
         raise InvalidInput("'from' must be before 'to'.", field="to")
 
 
-def run(
+class _Rows(msgspec.Struct):
+    """The rows matching a funnel's steps, grouped by user and in time order per user."""
+
+    cols: dict[str, Any]  # the loaded columns, all rows of the range
+    chosen: np.ndarray  # indexes into cols, grouped
+    starts: np.ndarray  # each user's first position in `chosen`, plus the end
+    users: np.ndarray  # the user of each group
+    ts: np.ndarray
+    bits: np.ndarray
+
+
+def _rows(
     txn: lmdb.Transaction,
     store: Store,
     tenant: Tenant,
-    query: FunnelQuery,
-    members: BitMap | None = None,
-) -> FunnelResult:
-    """Answer a validated query; `members` (interned user ids) restricts it to a cohort."""
-    steps = _steps(query)
-    k = len(steps)
-    prefix = tenant.prefix
-    from_us, to_us = parse_instant(query.from_), parse_instant(query.to)
-    need_props = any(s.where for s in steps) or (
-        query.breakdown is not None and query.breakdown.source == "event"
-    )
-    cols = load(txn, store, prefix, "events", ["user", "event", *(["props"] if need_props else [])],
-                from_us, to_us)  # fmt: skip
-    bits = _step_bits(txn, store, prefix, steps, np.asarray(cols["event"]), cols.get("props"))
+    steps: Sequence[Step],
+    from_us: int,
+    to_us: int,
+    members: BitMap | None,
+    with_props: bool,
+) -> _Rows:
+    need = ["user", "event", *(["props"] if with_props or any(s.where for s in steps) else [])]
+    cols = load(txn, store, tenant.prefix, "events", need, from_us, to_us)
+    event = np.asarray(cols["event"])
+    bits = _step_bits(txn, store, tenant.prefix, steps, event, cols.get("props"))
     chosen = np.flatnonzero(bits)
     user = np.asarray(cols["user"])[chosen]
     if members is not None:
@@ -147,24 +154,58 @@ def run(
     n_users = int(user.max()) + 1 if len(user) else 0
     order = funnel_kernel.group_stable(user, n_users)
     user, ts = user[order].astype(np.int64), ts[order]
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(user)) + 1, [len(user)])).astype(np.int64)
+    if len(user):
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(user)) + 1, [len(user)]))
+    else:
+        starts = np.zeros(1, np.int64)
+    starts = starts.astype(np.int64)
     funnel_kernel.sort_groups_by_time(starts, ts, order)
     chosen = chosen[order]
-    if len(user) == 0:
-        starts = np.zeros(1, np.int64)
+    return _Rows(cols, chosen, starts, user[starts[:-1]], ts, bits[chosen])
+
+
+def levels(
+    txn: lmdb.Transaction,
+    store: Store,
+    tenant: Tenant,
+    steps: Sequence[Step],
+    from_us: int,
+    to_us: int,
+    window_us: int,
+    order: str,
+    members: BitMap | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(user ids, furthest step reached) of the users with a step-1 event in the range."""
+    rows = _rows(txn, store, tenant, steps, from_us, to_us, members, False)
+    level, _ = funnel_kernel.run(order, rows.starts, rows.ts, rows.bits, len(steps), window_us)
+    return rows.users, level
+
+
+def run(
+    txn: lmdb.Transaction,
+    store: Store,
+    tenant: Tenant,
+    query: FunnelQuery,
+    members: BitMap | None = None,
+) -> FunnelResult:
+    """Answer a validated query; `members` (interned user ids) restricts it to a cohort."""
+    steps = _steps(query)
+    from_us, to_us = parse_instant(query.from_), parse_instant(query.to)
+    by_event = query.breakdown is not None and query.breakdown.source == "event"
+    rows = _rows(txn, store, tenant, steps, from_us, to_us, members, by_event)
     window_us = query.conversion_window.seconds * 1_000_000
-    level, delta = funnel_kernel.run(query.order, starts, ts, bits[chosen], k, window_us)
+    level, delta = funnel_kernel.run(query.order, rows.starts, rows.ts, rows.bits, len(steps),
+                                     window_us)  # fmt: skip
     result = FunnelResult(
         order=query.order, from_=iso(from_us), to=iso(to_us),
         conversion_window_seconds=query.conversion_window.seconds, cohort_id=query.cohort_id,
     )  # fmt: skip
     result.steps, result.overall_conversion = _summarise(steps, level, delta)
     if query.breakdown is not None:
-        first_rows = chosen[starts[:-1]] if len(user) else np.zeros(0, np.int64)
+        first_rows = rows.chosen[rows.starts[:-1]]
         result.breakdown = _breakdown(
-            txn, store, tenant, query.breakdown, steps, level, delta,
-            user[starts[:-1]] if len(user) else np.zeros(0, np.int64),
-            _first_step_rows(starts, bits[chosen], chosen, first_rows), cols,
+            txn, store, tenant, query.breakdown, steps, level, delta, rows.users,
+            _first_step_rows(rows.starts, rows.bits, rows.chosen, first_rows), rows.cols,
         )  # fmt: skip
     return result
 
@@ -191,12 +232,12 @@ def _step_bits(
             continue
         assert props is not None
         rows = np.flatnonzero(event == code).tolist()
-        keep = [r for r in rows if all_hold(step.where, _properties(props[r]))]
+        keep = [r for r in rows if all_hold(step.where, properties(props[r]))]
         bits[np.asarray(keep, np.int64)] |= 1 << s
     return bits
 
 
-def _properties(raw: bytes) -> dict[str, Any]:
+def properties(raw: bytes) -> dict[str, Any]:
     return _props_decoder.decode(raw) if raw else {}
 
 
@@ -265,7 +306,7 @@ def _breakdown(
     else:
         props = cols["props"]
         for i in reached.tolist():
-            keys[i] = _key(values, _properties(props[first_rows[i]]).get(breakdown.property))
+            keys[i] = _key(values, properties(props[first_rows[i]]).get(breakdown.property))
     sizes: dict[bytes, int] = {}
     for i in reached.tolist():
         sizes[keys[i]] = sizes.get(keys[i], 0) + 1

@@ -134,7 +134,8 @@ class IpIntelligence:
         if self.asn is not None and ip.is_global:
             rec = self.asn.get(address)
             if isinstance(rec, dict):
-                info.asn = rec.get("autonomous_system_number")
+                # AS 0 is reserved ("no AS"): the document says none, as columns store it.
+                info.asn = rec.get("autonomous_system_number") or None
                 info.asnOrg = rec.get("autonomous_system_organization")
         info.datacenter = info.asn in self.datacenter_asns
         info.tor = address in self.tor_exits

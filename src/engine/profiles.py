@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import lmdb
 import msgspec
 
-from . import codec
+from . import codec, cohort_watch, dictionary
 from .config import EngineConfig
 from .errors import InvalidInput, NotFound
 from .events import Name
@@ -87,6 +88,13 @@ class MergeTraits:
             traits.pop(name, None)
         profile.updated_us = ctx.now_us
         ctx.txn.put(key, _profile_encoder.encode(profile), db=ctx.store.profiles)
+        # An id for every identified user, so cohorts over traits reach users with no events.
+        prefix = self.tenant.prefix
+        known = dictionary.size(ctx.txn, ctx.store, prefix, dictionary.USER)
+        ident = ctx.interner.intern(ctx.txn, prefix, dictionary.USER, req.user_id)
+        watch = cohort_watch.watching(ctx, prefix)
+        if watch.traits or (watch.any and ident >= known):
+            cohort_watch.enqueue(ctx, prefix, [ident])
         return IdentifyResult(req.user_id, traits)
 
 
@@ -101,3 +109,17 @@ def traits_of(txn: lmdb.Transaction, store: Store, tenant: Tenant, user_id: str)
     """The user's traits, or none for a user never identified."""
     raw = txn.get(_profile_key(tenant.prefix, user_id), db=store.profiles)
     return {} if raw is None else _profile_decoder.decode(raw).traits
+
+
+def all_traits(
+    txn: lmdb.Transaction, store: Store, tenant: Tenant
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(user id, traits) of every identified user of the tenant."""
+    head = _profile_key(tenant.prefix, "")
+    with txn.cursor(db=store.profiles) as cur:
+        if not cur.set_range(head):
+            return
+        for key, value in cur:
+            if not key.startswith(head):
+                return
+            yield bytes(key[len(head) :]).decode(), _profile_decoder.decode(value).traits

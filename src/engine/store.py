@@ -25,6 +25,7 @@ DATABASES = (
     b"idents",  # identification documents and their time and visitor indexes
     b"visitors",  # visitor records and fingerprint indexes
     b"lists",  # allow/block lists and their entries
+    b"cohorts",  # cohort records, membership snapshots, users touched since the last refresh
 )
 
 
@@ -52,6 +53,7 @@ class Store:
         self.dbs = {name.decode(): self.env.open_db(name) for name in DATABASES}
         self.catalog = self.dbs["catalog"]
         self.meta = self.dbs["meta"]
+        self.cohorts = self.dbs["cohorts"]
         self.columns = self.dbs["columns"]
         self.dict = self.dbs["dict"]
         self.profiles = self.dbs["profiles"]

@@ -18,3 +18,9 @@ class Tenant(msgspec.Struct, frozen=True):
     def prefix(self) -> bytes:
         """Leading bytes of every key that belongs to this tenant in the shared databases."""
         return self.workspace_id.encode() + b"\x00" + _ENV_BYTE[self.environment] + b"\x00"
+
+    @classmethod
+    def from_prefix(cls, prefix: bytes) -> Tenant:
+        workspace, env, _ = prefix.split(b"\x00")
+        environment = next(name for name, byte in _ENV_BYTE.items() if byte == env)
+        return cls(workspace.decode(), environment)  # type: ignore[arg-type]

@@ -69,7 +69,8 @@ def number(field: str):
         d = DECIMALS[field]
         wide = st.integers(0, d).map(lambda i: round(i / d, 4))
     else:
-        wide = st.integers(0, 100)
+        # No identification carries AS 0 (reserved; IP intelligence reports none instead).
+        wide = st.integers(1 if field == "ip.asn" else 0, 100)
     return st.one_of(st.sampled_from(pool(field)), wide)
 
 
