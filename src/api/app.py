@@ -11,7 +11,17 @@ from starlette.middleware.cors import CORSMiddleware
 
 from engine import Engine
 
-from . import analytics, cohorts, device, funnels, ingest_path, lists, rules, system
+from . import (
+    analytics,
+    cohorts,
+    device,
+    device_analytics,
+    funnels,
+    ingest_path,
+    lists,
+    rules,
+    system,
+)
 from .config import ServerConfig
 from .errors import EXCEPTION_HANDLERS
 from .ingest_path import IngestionApp
@@ -24,6 +34,7 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     config = config or ServerConfig()
     routes = [
         *system.routes, *analytics.routes, *funnels.routes, *cohorts.routes, *device.routes,
+        *device_analytics.routes,
         *lists.routes, *rules.routes,
     ]  # fmt: skip
     if config.benchmark_endpoints:

@@ -11,6 +11,7 @@ import msgspec
 from engine.backtest import BacktestIn, BacktestResult
 from engine.cohort_store import CohortIn, CohortOut, CohortPage, MembersPage
 from engine.device import AgentRequest
+from engine.device_analytics import EventsAnswer, SignalsAnswer
 from engine.events import BatchIn, EventIn, IngestResult
 from engine.funnels import FunnelQuery, FunnelResult
 from engine.identification import AgentAnswer, IdentificationEvent
@@ -55,6 +56,8 @@ _SCHEMAS = (
     MembersPage,
     BacktestIn,
     BacktestResult,
+    EventsAnswer,
+    SignalsAnswer,
 )
 
 _ERRORS = {
@@ -230,6 +233,31 @@ def build() -> dict[str, Any]:
                     _query("cursor", "nextCursor of the previous page."),
                 ],
                 errors=("400", "401", "403", "404"),
+            )
+        },
+        "/v1/analytics/events": {
+            "get": _operation(
+                "Identification counts in [from, to), grouped by verdict, platform, country, "
+                "hour, day or week.",
+                response=_ref("EventsAnswer"),
+                params=[
+                    _query("from", "ISO 8601.", required=True),
+                    _query("to", "ISO 8601.", required=True),
+                    _query("groupBy", "verdict, platform, country, hour, day or week."),
+                    _query("verdict", "allow, challenge or block."),
+                ],
+            )
+        },
+        "/v1/analytics/signals": {
+            "get": _operation(
+                "Smart Signal counts, rates and trends against the previous window.",
+                response=_ref("SignalsAnswer"),
+                params=[
+                    _query("from", "ISO 8601.", required=True),
+                    _query("to", "ISO 8601.", required=True),
+                    _query("groupBy", "signal, day or week."),
+                    _query("signal", "One signal name."),
+                ],
             )
         },
         "/v1/usage": {

@@ -1,4 +1,4 @@
-"""JSON answers and query integers, shared by the Starlette endpoints."""
+"""JSON answers and query parameters (integers, instants, choices), shared by the endpoints."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.errors import InvalidInput
+from engine.timeutil import parse_instant
 
 _encoder = msgspec.json.Encoder()
 
@@ -27,3 +28,23 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     if not low <= value <= high:
         raise InvalidInput(f"'{name}' must be an integer from {low} to {high}.", field=name)
     return value
+
+
+def instant_param(request: Request, name: str) -> int:
+    """A required ISO 8601 date or date-time query parameter, in µs, or a 400 naming it."""
+    raw = request.query_params.get(name)
+    if not raw:
+        raise InvalidInput(f"'{name}' is required (ISO 8601).", field=name)
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        raise InvalidInput(f"'{name}' must be an ISO 8601 date or date-time.", field=name) from None
+
+
+def choice_param(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in choices:
+        raise InvalidInput(f"'{name}' is one of {', '.join(choices)}.", field=name)
+    return raw

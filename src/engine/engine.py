@@ -10,6 +10,7 @@ from types import TracebackType
 from . import backtest as _backtest
 from . import cohort_store as _cohort_store
 from . import cohorts as _cohorts
+from . import device_analytics as _device_analytics
 from . import events as _events
 from . import export as _export
 from . import funnels as _funnels
@@ -332,6 +333,20 @@ class Engine:
                 record = _cohort_store.get(txn, self.store, tenant.prefix, query.cohort_id)
                 members = _cohort_store.members(txn, self.store, tenant.prefix, record)
             return _funnels.run(txn, self.store, tenant, query, members)
+
+    # -- device analytics ------------------------------------------------------------------
+
+    def identification_analytics(
+        self, tenant: Tenant, lo: int, hi: int, group_by: str | None, verdict: str | None
+    ) -> _device_analytics.EventsAnswer:
+        with self.store.read() as txn:
+            return _device_analytics.events(txn, self.store, tenant, lo, hi, group_by, verdict)  # type: ignore[arg-type]
+
+    def signal_analytics(
+        self, tenant: Tenant, lo: int, hi: int, group_by: str | None, signal: str | None
+    ) -> _device_analytics.SignalsAnswer:
+        with self.store.read() as txn:
+            return _device_analytics.signals(txn, self.store, tenant, lo, hi, group_by, signal)  # type: ignore[arg-type]
 
     # -- cohorts ---------------------------------------------------------------------------
 

@@ -59,6 +59,8 @@ _MAX_IPS = 64
 _MAX_IP_VISITORS = 64
 _IP_REFRESH_US = 60_000_000
 
+# The `verdict` column: 0 when no rule was configured.
+VERDICT_CODES = {None: 0, "allow": 1, "challenge": 2, "block": 3}
 SIGNAL_BITS = {
     "bot": 1,
     "vpn": 2,
@@ -445,7 +447,7 @@ class IdentifyDevice:
             "event_type": intern(txn, prefix, EVENT_TYPE_KIND, event.event.type or ""),
             "ip": event.ip.address.encode(),
             "linked": (event.linkedId or "").encode(),
-            "verdict": 0,
+            "verdict": VERDICT_CODES[event.verdict],
             "rule": 0,
             "ips_1h": event.velocity.distinctIps1h,
             "ips_24h": event.velocity.distinctIps24h,
