@@ -16,6 +16,7 @@ from . import (
     cohorts,
     device,
     device_analytics,
+    discovery,
     funnels,
     ingest_path,
     lists,
@@ -34,7 +35,7 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     config = config or ServerConfig()
     routes = [
         *system.routes, *analytics.routes, *funnels.routes, *cohorts.routes, *device.routes,
-        *device_analytics.routes,
+        *device_analytics.routes, *discovery.routes,
         *lists.routes, *rules.routes,
     ]  # fmt: skip
     if config.benchmark_endpoints:

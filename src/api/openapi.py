@@ -12,6 +12,7 @@ from engine.backtest import BacktestIn, BacktestResult
 from engine.cohort_store import CohortIn, CohortOut, CohortPage, MembersPage
 from engine.device import AgentRequest
 from engine.device_analytics import EventsAnswer, SignalsAnswer
+from engine.discovery_runs import RunAnswer
 from engine.events import BatchIn, EventIn, IngestResult
 from engine.funnels import FunnelQuery, FunnelResult
 from engine.identification import AgentAnswer, IdentificationEvent
@@ -58,6 +59,7 @@ _SCHEMAS = (
     BacktestResult,
     EventsAnswer,
     SignalsAnswer,
+    RunAnswer,
 )
 
 _ERRORS = {
@@ -258,6 +260,30 @@ def build() -> dict[str, Any]:
                     _query("groupBy", "signal, day or week."),
                     _query("signal", "One signal name."),
                 ],
+            )
+        },
+        "/v1/auto-discovery/results": {
+            "get": _operation(
+                "The latest completed auto-discovery run: early behaviours ranked by how well "
+                "they predict retention (phi), with support and significance.",
+                response=_ref("RunAnswer"),
+                params=[_query("limit", "Sequences, 1 to 100, default 20.")],
+                errors=("400", "401", "403", "404"),
+            )
+        },
+        "/v1/auto-discovery/trigger": {
+            "post": _operation(
+                "Queue a run (202); while one is queued or running, that one is answered.",
+                response=_ref("RunAnswer"),
+                errors=("401", "403"),
+            )
+        },
+        "/v1/auto-discovery/runs/{run_id}": {
+            "get": _operation(
+                "One run, whatever its status.",
+                response=_ref("RunAnswer"),
+                params=[_path("run_id", "run_…"), _query("limit", "1 to 100, default 20.")],
+                errors=("400", "401", "403", "404"),
             )
         },
         "/v1/usage": {

@@ -22,6 +22,16 @@ class CompactionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     enabled: bool = True
 
 
+class DiscoveryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    enabled: bool = True
+    activation_days: int = 7
+    retention_start_days: int = 7
+    retention_end_days: int = 14
+    # `scale`: run again when new events arrived, at most this often; `growth`: daily.
+    continuous_seconds: int = 300
+    daily_seconds: int = 86_400
+
+
 class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Virtual address space reserved for the LMDB map; the file on disk only grows as pages are
     # written. Writes past it fail cleanly with StorageFull.
@@ -45,3 +55,4 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Cohorts with a sliding window (`last_days`) are evaluated in full again at most this often;
     # users touched by ingestion are re-evaluated within about a second regardless.
     cohort_refresh_seconds: int = 300
+    discovery: DiscoveryConfig = DiscoveryConfig()

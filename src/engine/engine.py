@@ -11,6 +11,7 @@ from . import backtest as _backtest
 from . import cohort_store as _cohort_store
 from . import cohorts as _cohorts
 from . import device_analytics as _device_analytics
+from . import discovery_runs as _discovery_runs
 from . import events as _events
 from . import export as _export
 from . import funnels as _funnels
@@ -55,6 +56,9 @@ class Engine:
                 dedup_window_us=self.config.dedup_window_seconds * 1_000_000,
                 cohort_refresh_us=self.config.cohort_refresh_seconds * 1_000_000,
             )
+        self._discovery: _discovery_runs.Runner | None = None
+        if self.config.discovery.enabled:
+            self._discovery = _discovery_runs.Runner(self.store, self.writer, self.config.discovery)
         self.ipintel = IpIntelligence(self.config.ip)
 
     @classmethod
@@ -73,6 +77,8 @@ class Engine:
         self.close()
 
     def close(self) -> None:
+        if self._discovery is not None:
+            self._discovery.close()
         if self._compactor is not None:
             self._compactor.close()
         self.writer.close()
@@ -347,6 +353,27 @@ class Engine:
     ) -> _device_analytics.SignalsAnswer:
         with self.store.read() as txn:
             return _device_analytics.signals(txn, self.store, tenant, lo, hi, group_by, signal)  # type: ignore[arg-type]
+
+    # -- auto-discovery --------------------------------------------------------------------
+
+    def trigger_discovery(self, tenant: Tenant) -> _discovery_runs.RunAnswer:
+        """Queue a run (or answer the one queued or running); the runner starts it shortly."""
+        run = self.writer.run(_discovery_runs.Trigger(tenant.prefix))
+        if self._discovery is not None:
+            self._discovery.notify()
+        return _discovery_runs.answer(run, 0)
+
+    def discovery_results(self, tenant: Tenant, limit: int = 20) -> _discovery_runs.RunAnswer:
+        with self.store.read() as txn:
+            run = _discovery_runs.latest_completed(txn, self.store, tenant.prefix)
+        return _discovery_runs.answer(run, limit)
+
+    def discovery_run(
+        self, tenant: Tenant, run_id: str, limit: int = 20
+    ) -> _discovery_runs.RunAnswer:
+        with self.store.read() as txn:
+            run = _discovery_runs.get_run(txn, self.store, tenant.prefix, run_id)
+        return _discovery_runs.answer(run, limit)
 
     # -- cohorts ---------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ DATABASES = (
     b"visitors",  # visitor records and fingerprint indexes
     b"lists",  # allow/block lists and their entries
     b"cohorts",  # cohort records, membership snapshots, users touched since the last refresh
+    b"discovery",  # auto-discovery runs and their results
 )
 
 
@@ -54,6 +55,7 @@ class Store:
         self.catalog = self.dbs["catalog"]
         self.meta = self.dbs["meta"]
         self.cohorts = self.dbs["cohorts"]
+        self.discovery = self.dbs["discovery"]
         self.columns = self.dbs["columns"]
         self.dict = self.dbs["dict"]
         self.profiles = self.dbs["profiles"]
