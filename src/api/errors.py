@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine import errors
+from engine.rate_limits import RateLimited
 
 log = logging.getLogger("signalpost.api")
 
@@ -17,6 +18,7 @@ DOCS_BASE = "/docs/errors"
 
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS: tuple[tuple[type[errors.SignalpostError], int], ...] = (
+    (RateLimited, 429),
     (errors.PayloadTooLarge, 413),
     (errors.InvalidInput, 400),
     (errors.InvalidApiKey, 401),
@@ -34,6 +36,7 @@ class ErrorDetail(msgspec.Struct, omit_defaults=True):
     message: str
     docs: str
     field: str | None = None
+    retryAfter: int | None = None  # seconds, on 429
 
 
 class ErrorBody(msgspec.Struct):
@@ -43,8 +46,11 @@ class ErrorBody(msgspec.Struct):
 _encoder = msgspec.json.Encoder()
 
 
-def error_body(status: int, code: str, message: str, field: str | None = None) -> bytes:
-    return _encoder.encode(ErrorBody(ErrorDetail(code, message, f"{DOCS_BASE}#{code}", field)))
+def error_body(
+    status: int, code: str, message: str, field: str | None = None, retry: int | None = None
+) -> bytes:
+    detail = ErrorDetail(code, message, f"{DOCS_BASE}#{code}", field, retry)
+    return _encoder.encode(ErrorBody(detail))
 
 
 def render(exc: BaseException, method: str, path: str, request_id: str = "-") -> tuple[int, bytes]:
@@ -53,7 +59,8 @@ def render(exc: BaseException, method: str, path: str, request_id: str = "-") ->
         status = status_of(exc)
         if status >= 500:
             log.error("request %s %s failed: %s", method, path, exc.message)
-        return status, error_body(status, exc.code, exc.message, exc.field)
+        retry = exc.retry_after if isinstance(exc, RateLimited) else None
+        return status, error_body(status, exc.code, exc.message, exc.field, retry)
     if isinstance(exc, HTTPException):
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return exc.status_code, error_body(exc.status_code, code, str(exc.detail))

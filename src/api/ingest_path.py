@@ -20,7 +20,7 @@ from engine.errors import InvalidInput, PayloadTooLarge
 from engine.timeutil import now_us
 from engine.workspaces import KeyInfo
 
-from . import device
+from . import device, limits
 from .auth import authenticate_header
 from .errors import render
 from .state import AppState
@@ -125,12 +125,12 @@ class IngestionApp:
         if scope["type"] == "http" and scope["method"] == "POST":
             handler = self.handlers.get(scope["path"])
         if handler is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, limits.with_headers(scope, send))
             return
         st: AppState = self.app.state.signalpost
         try:
             auth, length = _headers(scope)
-            key = authenticate_header(auth, st.engine, public_ok=True)
+            key = authenticate_header(auth, st.engine, public_ok=True, scope=scope)
             body = await _read_body(receive, length, st.config.max_body_bytes)
             status, payload = 200, await handler(st, key, body, scope)
         except Exception as exc:
@@ -144,6 +144,7 @@ class IngestionApp:
                     (b"content-length", str(len(payload)).encode()),
                     # Browsers send events cross-origin with a public key.
                     (b"access-control-allow-origin", b"*"),
+                    *limits.headers_of(scope),
                 ],
             }
         )

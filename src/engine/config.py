@@ -7,6 +7,7 @@ from typing import Literal
 import msgspec
 
 from .ipintel import IpConfig
+from .rate_limits import RateLimitConfig
 
 Durability = Literal["durable", "relaxed"]
 
@@ -56,3 +57,4 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # users touched by ingestion are re-evaluated within about a second regardless.
     cohort_refresh_seconds: int = 300
     discovery: DiscoveryConfig = DiscoveryConfig()
+    rate_limits: RateLimitConfig = RateLimitConfig()

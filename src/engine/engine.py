@@ -19,7 +19,9 @@ from . import identification as _ident
 from . import lists as _lists
 from . import pending_rows as _pending_rows
 from . import profiles as _profiles
+from . import rate_limits as _rate_limits
 from . import rule_store as _rules
+from . import usage as _usage
 from . import visitors as _visitors
 from . import workspaces as _workspaces
 from .compaction import Compactor, merge_step
@@ -60,6 +62,10 @@ class Engine:
         if self.config.discovery.enabled:
             self._discovery = _discovery_runs.Runner(self.store, self.writer, self.config.discovery)
         self.ipintel = IpIntelligence(self.config.ip)
+        self.limiter = _rate_limits.Limiter(self.store.path, self.config.rate_limits)
+        self._rejections = _rate_limits.RejectionCounter(
+            lambda counts: self.writer.run(_usage.AddRejected(counts, now_us()))
+        )
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], config: EngineConfig | None = None) -> Engine:
@@ -77,6 +83,8 @@ class Engine:
         self.close()
 
     def close(self) -> None:
+        self._rejections.close()
+        self.limiter.close()
         if self._discovery is not None:
             self._discovery.close()
         if self._compactor is not None:
@@ -108,6 +116,23 @@ class Engine:
         """Resolve a key to its workspace and environment; raises InvalidApiKey."""
         with self.store.read() as txn:
             return _workspaces.authenticate(txn, self.store, api_key)
+
+    def authorize(
+        self, api_key: str, kind: _rate_limits.LimitClass | None
+    ) -> tuple[_workspaces.KeyInfo, _rate_limits.Decision | None]:
+        """Authenticate, then count the request against its workspace's plan limit for `kind`
+        (the plan read in the same snapshot, so a plan change applies at once). Raises
+        InvalidApiKey, or RateLimited (which carries the decision for the headers)."""
+        with self.store.read() as txn:
+            info = _workspaces.authenticate(txn, self.store, api_key)
+            if kind is None or not self.config.rate_limits.enabled:
+                return info, None
+            plan = _workspaces.get(txn, self.store, info.workspace_id).plan
+        decision = self.limiter.check(info.workspace_id, plan, kind)
+        if decision is not None and not decision.allowed:
+            self._rejections.add(info.workspace_id)
+            raise _rate_limits.RateLimited(decision.retry_after, decision)
+        return info, decision
 
     # -- behavioural events --------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from engine import Engine, EngineConfig
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """One engine on a fresh data directory, one `scale` workspace, the app and a client."""
     engine = Engine.open(tmp_path / "data", EngineConfig())
-    ws = engine.create_workspace("e2e", "scale")
+    ws = engine.create_workspace("e2e", "enterprise")
     app = create_app(ServerConfig(), engine=engine)
     api = Api(app)
     try:

@@ -364,6 +364,7 @@ def test_usage_counts_live_and_test_separately_and_bills_only_live(stack):
         "period_start": now.strftime("%Y-%m-01T00:00:00Z"),
         "billable_events": 0,
         "events": {"live": 0, "test": 0},
+        "rate_limited_requests": 0,
     }
     for key in (keys.plx_live, keys.sk_live, keys.pk_live):
         assert api.event(key).status_code == 200

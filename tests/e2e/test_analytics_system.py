@@ -161,7 +161,7 @@ def test_openapi_schemas_match_what_the_server_answers(stack, doc):
     assert body_required == body_known == {"error"}
     detail = _resolve(doc, _schema(doc, "ErrorBody")["properties"]["error"]["$ref"])
     assert set(detail["required"]) == {"code", "message", "docs"}
-    assert set(detail["properties"]) == {"code", "message", "docs", "field"}
+    assert set(detail["properties"]) == {"code", "message", "docs", "field", "retryAfter"}
     error = api.post("/v1/events", key=keys.plx_live, json={"user_id": "u"}).json()["error"]
     assert set(detail["required"]) <= set(error) <= set(detail["properties"])
 

@@ -59,7 +59,7 @@ def _members(client: httpx.Client, cohort_id: str) -> tuple[list[str], int]:
 
 def test_cohort_over_real_http(tmp_path, servers):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "cohorts", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "cohorts", "--plan", "enterprise", data=data)
     secret = {"Authorization": f"Bearer {ws['keys']['plx_live']}"}
     server = ServerProcess(data)
     servers.append(server)

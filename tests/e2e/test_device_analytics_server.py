@@ -68,7 +68,7 @@ def test_analytics_match_the_stored_identifications(tmp_path, servers):
     data = tmp_path / "data"
     config = tmp_path / "signalpost.toml"
     config.write_text('trusted_proxies = ["127.0.0.1/32"]\n')
-    ws = cli("workspace", "create", "--name", "analytics", "--plan", "pro", data=data)
+    ws = cli("workspace", "create", "--name", "analytics", "--plan", "enterprise", data=data)
     secret = {"Authorization": f"Bearer {ws['keys']['sk_live']}"}
     server = ServerProcess(data, env={"SIGNALPOST_CONFIG": str(config)})
     servers.append(server)

@@ -208,10 +208,10 @@ async def test_the_ingestion_hot_path_renders_errors_the_same_way(caplog):
 
         class engine:  # stands in for an Engine
             @staticmethod
-            def authenticate(key):
+            def authorize(key, kind):
                 if key != "good":
                     raise errors.InvalidApiKey("The API key is invalid or revoked.")
-                return type("K", (), {"public": False, "tenant": None})()
+                return type("K", (), {"public": False, "tenant": None})(), None
 
     async def secret_failure(*_):  # (state, key, body, ...) like every hot-path handler
         raise RuntimeError("secret detail")
