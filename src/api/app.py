@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from engine import Engine
 
-from . import analytics, device, ingest_path, lists, rules, system
+from . import analytics, device, ingest_path, lists, rules, system, webhooks
 from .config import ServerConfig
 from .errors import EXCEPTION_HANDLERS
 from .ingest_path import IngestionApp
@@ -22,7 +22,14 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     """With an engine, the app uses it and leaves closing it to the caller. Without one, the app
     opens the engine on `config.data_dir` at startup and closes it at shutdown."""
     config = config or ServerConfig()
-    routes = [*system.routes, *analytics.routes, *device.routes, *lists.routes, *rules.routes]
+    routes = [
+        *system.routes,
+        *analytics.routes,
+        *device.routes,
+        *lists.routes,
+        *rules.routes,
+        *webhooks.routes,
+    ]
     if config.benchmark_endpoints:
         routes += analytics.benchmark_routes + device.benchmark_routes
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from engine import Engine
+from engine import Engine, EngineConfig
 from engine.errors import SignalpostError
 from engine.workspaces import PLANS
 
@@ -27,9 +27,16 @@ def _data_dir(args: argparse.Namespace, config: ServerConfig | None = None) -> s
     return os.environ.get("SIGNALPOST_DATA") or "./signalpost-data"
 
 
+def _short_lived(config: EngineConfig) -> EngineConfig:
+    """An engine opened for one command sends no webhooks: the server's worker does."""
+    return msgspec.structs.replace(
+        config, webhooks=msgspec.structs.replace(config.webhooks, deliver=False)
+    )
+
+
 def _open(args: argparse.Namespace) -> Engine:
     config = load_config(getattr(args, "config", None))
-    return Engine.open(_data_dir(args, config), config.engine)
+    return Engine.open(_data_dir(args, config), _short_lived(config.engine))
 
 
 def _print_json(value: object) -> None:
@@ -57,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     data_dir = str(Path(config.data_dir).resolve())
     # Workers re-read the config from the environment; pin the resolved data directory.
     os.environ["SIGNALPOST_DATA"] = data_dir
-    with Engine.open(data_dir, config.engine) as engine:
+    with Engine.open(data_dir, _short_lived(config.engine)) as engine:
         if not engine.workspaces():
             created = engine.create_workspace("default", "scale")
             print(f"Created workspace {created.id} ('default', plan scale) in {data_dir}.")

@@ -25,6 +25,7 @@ DATABASES = (
     b"idents",  # identification documents and their time and visitor indexes
     b"visitors",  # visitor records and fingerprint indexes
     b"lists",  # allow/block lists and their entries
+    b"webhooks",  # webhook endpoints, the delivery outbox and its history
 )
 
 
@@ -60,6 +61,7 @@ class Store:
         self.idents = self.dbs["idents"]
         self.visitors = self.dbs["visitors"]
         self.lists = self.dbs["lists"]
+        self.webhooks = self.dbs["webhooks"]
 
     @contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:

@@ -1,0 +1,273 @@
+"""The delivery worker: sends due outbox entries to their receivers, off the request path.
+
+One thread per engine; in a store shared by several processes (granian workers) exactly one of
+them delivers, the one that holds an advisory lock on `webhooks.lock` in the data directory.
+The others retry the lock every second, so a crashed holder is replaced at once (the kernel
+drops the lock of a dead process). On taking the lock a worker first makes every delivery the
+previous holder had in flight due again.
+
+Deliveries run as asyncio tasks on the worker's own event loop, at most
+`max_in_flight_per_endpoint` per endpoint and `max_in_flight` in all, through one pooled HTTP
+client that keeps connections alive and resolves and vets each new connection's address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import fcntl
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+
+from . import signing
+from .attempts import (
+    ClaimDeliveries,
+    Claimed,
+    Outcome,
+    RecordOutcomes,
+    RecoverClaims,
+    has_claims,
+    scan_due,
+)
+from .config import WebhookConfig
+from .errors import InvalidInput
+from .store import Store
+from .timeutil import now_us
+from .urlguard import address_allowed, check_url
+from .writer import Writer
+
+log = logging.getLogger("signalpost.webhooks")
+_MAX_ANSWER_BYTES = 64 * 1024  # read of a receiver's answer body, which nobody looks at
+_USER_AGENT = b"Signalpost-Webhooks/1"
+
+
+class Refused(Exception):
+    """The target resolved to an address the configuration does not allow."""
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, refuses it unless every address is allowed, and connects to
+    an address it checked, so a DNS answer cannot change between check and connect."""
+
+    def __init__(self, config: WebhookConfig) -> None:
+        self._config = config
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+        )
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        refused = [a for a in addresses if not address_allowed(a, self._config)]
+        if refused or not addresses:
+            raise Refused(f"{host} resolves to a refused address ({', '.join(refused)}).")
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )  # fmt: skip
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"cannot connect to {host}")
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        raise Refused("Unix sockets are not webhook targets.")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _retry_after(headers: list[tuple[bytes, bytes]]) -> float | None:
+    for name, value in headers:
+        if name.lower() != b"retry-after":
+            continue
+        text = value.decode("latin-1").strip()
+        if text.isdigit():
+            return float(text)
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+class Sender:
+    """One pooled HTTPS client for every delivery of a worker."""
+
+    def __init__(self, config: WebhookConfig) -> None:
+        context = ssl.create_default_context()
+        if config.ca_bundle:
+            context.load_verify_locations(config.ca_bundle)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=config.max_in_flight,
+            keepalive_expiry=30.0,
+            network_backend=_GuardedBackend(config),
+        )
+
+    async def post(
+        self, url: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout: float
+    ) -> tuple[int, float | None]:
+        """The answer's status and Retry-After (seconds), within `timeout` in all."""
+        limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        async with (
+            asyncio.timeout(timeout),
+            self._pool.stream(
+                "POST", url, headers=headers, content=body, extensions={"timeout": limits}
+            ) as answer,
+        ):
+            read = 0
+            async for chunk in answer.aiter_stream():
+                read += len(chunk)
+                if read > _MAX_ANSWER_BYTES:
+                    break
+            return answer.status, _retry_after(answer.headers)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class DeliveryWorker:
+    def __init__(
+        self, store: Store, writer: Writer, config: WebhookConfig, lock_retry: float = 1.0
+    ) -> None:
+        self._store, self._writer, self._config = store, writer, config
+        self._lock_retry = lock_retry
+        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        # Set while this process holds the delivery lock (tests and benchmarks wait on it).
+        self.active = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="signalpost-webhooks", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Look for due deliveries now rather than at the next poll."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.poke()
+        self._thread.join()
+
+    def _run(self) -> None:
+        path = self._store.path / "webhooks.lock"
+        while not self._stopping.is_set():
+            with open(path, "a+b") as lock_file:
+                try:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass  # another process delivers
+                else:
+                    try:
+                        asyncio.run(self._serve())
+                    except Exception:
+                        log.exception("webhook delivery worker failed; restarting it")
+                    finally:
+                        self.active.clear()
+                        self._loop = self._wake = None
+            self._stopping.wait(self._lock_retry)
+
+    async def _serve(self) -> None:
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        with self._store.read() as txn:
+            stranded = has_claims(txn, self._store)
+        if stranded:  # opening a store with nothing in flight writes nothing
+            await self._writer.submit_async(RecoverClaims())
+        self.active.set()
+        config, in_flight = self._config, {}
+        per = config.max_in_flight_per_endpoint
+
+        def room(ek: bytes) -> int:
+            return per - in_flight.get(ek, 0)
+
+        tasks: set[asyncio.Task[None]] = set()
+        sender: Sender | None = None
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                free = config.max_in_flight - sum(in_flight.values())
+                claimed: list[Claimed] = []
+                if free > 0:
+                    with self._store.read() as txn:
+                        keys = scan_due(txn, self._store, now_us(), room, free)
+                    if keys:
+                        claimed = await self._writer.submit_async(ClaimDeliveries(keys))
+                if claimed and sender is None:
+                    sender = Sender(config)
+                for c in claimed:
+                    in_flight[c.ek] = in_flight.get(c.ek, 0) + 1
+                    task = asyncio.create_task(self._send(sender, c, in_flight))  # type: ignore[arg-type]
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if claimed and len(claimed) == free:
+                    continue  # more may be due; the next scan sees the freed slots
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), config.poll_interval_seconds)
+        finally:
+            # Deliveries cut short here stay claimed; the next holder of the lock resends them.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if sender is not None:
+                await sender.aclose()
+
+    def _target(self, c: Claimed) -> str:
+        url = c.url or (self._config.slack_default_url if c.kind == "slack" else None)
+        if url is None:
+            raise InvalidInput("No Slack URL given and no default configured.")
+        # The config may have changed since the URL was accepted.
+        return check_url(url, self._config)
+
+    async def _send(self, sender: Sender, c: Claimed, in_flight: dict[bytes, int]) -> None:
+        config = self._config
+        started, at = time.monotonic(), now_us()
+        status, error, retry_after = 0, None, None
+        try:
+            url = self._target(c)
+            headers = [(b"content-type", b"application/json"), (b"user-agent", _USER_AGENT)]
+            if c.kind == "webhook" and c.secret is not None:
+                headers += signing.headers(c.secret, c.id, int(time.time()), c.body)
+            status, retry_after = await sender.post(url, headers, c.body, config.timeout_seconds)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except TimeoutError:
+            error = f"No answer within {config.timeout_seconds:g} s."
+        except (Refused, InvalidInput) as exc:
+            error = str(exc)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        elapsed = round((time.monotonic() - started) * 1000, 3)
+        outcome = Outcome(c.ek, c.id, at, status, error, elapsed, retry_after)
+        try:
+            await self._writer.submit_async(RecordOutcomes([outcome], config))
+        except Exception:
+            # The claim stays in place; the next start of a worker sends it again.
+            log.exception("could not record a webhook delivery outcome")
+        finally:
+            in_flight[c.ek] -= 1
+            if self._wake is not None:
+                self._wake.set()
