@@ -18,6 +18,10 @@ MAX_URL_LENGTH = 2048
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+class Refused(Exception):
+    """A target resolved to an address the configuration does not allow."""
+
+
 def address_allowed(address: str, config: WebhookConfig) -> bool:
     """Whether a connection to this resolved address may be made."""
     if config.allow_private:
