@@ -138,7 +138,11 @@ class Hooks:
             "retry_jitter": 0.0,
             "timeout_seconds": 2.0,
             "poll_interval_seconds": 0.02,
-            **webhook_config,
+            # "{receiver}" in a string setting stands for the receiver's base URL.
+            **{
+                k: v.replace("{receiver}", self.receiver.url("")) if isinstance(v, str) else v
+                for k, v in webhook_config.items()
+            },
         }
         self.engine = Engine.open(
             tmp_path / "data",
