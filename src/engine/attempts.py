@@ -110,12 +110,17 @@ class ClaimDeliveries:
             txn.delete(key, db=db)
             if delivery is None or delivery.state != "pending":
                 continue
+            body = outbox.body_of(txn, store, ek, delivery)
+            if body is None:
+                delivery.state = "cancelled"
+                outbox.save(txn, store, ek, delivery)
+                continue
             txn.put(outbox.claim_key(ek, msg_id), b"", db=db)
             delivery.attempts += 1
             delivery.round_tries += 1
             outbox.save(txn, store, ek, delivery)
             claimed.append(
-                Claimed(ek, msg_id, delivery.kind, delivery.event, delivery.body, url, secret,
+                Claimed(ek, msg_id, delivery.kind, delivery.event, body, url, secret,
                         delivery.attempts)
             )  # fmt: skip
         return claimed

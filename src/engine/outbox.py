@@ -23,6 +23,7 @@ import msgspec
 from .errors import InvalidInput, NotFound
 from .store import Store
 from .timeutil import iso
+from .visitor_records import doc_key
 
 State = Literal["pending", "delivered", "failed", "cancelled"]
 Kind = Literal["webhook", "slack"]
@@ -42,6 +43,8 @@ class Delivery(msgspec.Struct):
     endpoint: str
     kind: Kind
     event: str
+    # The payload, or empty when `ref` names the stored identification document that is the
+    # payload's `data`: the request path then writes no second copy of it.
     body: bytes
     created_us: int
     # Slack targets carry their URL (None: the configured default); webhook deliveries go to
@@ -54,6 +57,7 @@ class Delivery(msgspec.Struct):
     round_tries: int = 0
     next_us: int = 0
     log: list[Attempt] = []
+    ref: str | None = None
 
 
 class Stats(msgspec.Struct, array_like=True):
@@ -143,16 +147,32 @@ def enqueue(
     body: bytes,
     now_us: int,
     url: str | None = None,
+    ref: str | None = None,
 ) -> str:
     """Store a pending delivery, due at once. Runs in the transaction that stores the event."""
     msg_id = new_message_id(now_us)
     endpoint = ek[-16:].decode()
     delivery = Delivery(
-        msg_id, endpoint, kind, event, body, now_us, url, "pending", 0, now_us, 0, now_us
+        msg_id, endpoint, kind, event, body, now_us, url, "pending", 0, now_us, 0, now_us, ref=ref
     )
     save(txn, store, ek, delivery)
     txn.put(queue_key(ek, now_us, msg_id), b"", db=store.webhooks)
     return msg_id
+
+
+def body_of(txn: lmdb.Transaction, store: Store, ek: bytes, delivery: Delivery) -> bytes | None:
+    """The payload as sent, the same bytes on every attempt; None when the identification it
+    refers to was deleted since (a deleted visitor's data is not sent any more)."""
+    if delivery.ref is None:
+        return delivery.body
+    doc = txn.get(doc_key(ek[:-16], delivery.ref), db=store.idents)
+    if doc is None:
+        return None
+    return b'{"event":"%s","timestamp":"%s","data":%s}' % (
+        delivery.event.encode(),
+        iso(delivery.created_us).encode(),
+        doc,
+    )
 
 
 def schedule(
@@ -238,7 +258,7 @@ def trim_history(txn: lmdb.Transaction, store: Store, ek: bytes, keep: int) -> N
     txn.put(b"S" + ek, _enc.encode(current), db=store.webhooks)
 
 
-def out(delivery: Delivery) -> DeliveryOut:
+def out(delivery: Delivery, body: bytes | None = None) -> DeliveryOut:
     last = delivery.log[-1] if delivery.log else None
     return DeliveryOut(
         delivery.id,
@@ -250,7 +270,7 @@ def out(delivery: Delivery) -> DeliveryOut:
         iso(last.at_us) if last else None,
         (last.status or None) if last else None,
         [AttemptOut(iso(a.at_us), a.status or None, a.error, a.duration_ms) for a in delivery.log],
-        msgspec.Raw(delivery.body),
+        msgspec.Raw(body or delivery.body or b"null"),
     )
 
 
@@ -271,7 +291,7 @@ def page(
                 if len(data) == limit:
                     more = True
                     break
-                data.append(out(delivery))
+                data.append(out(delivery, body_of(txn, store, ek, delivery)))
             positioned = cur.prev()
     return DeliveryPage(data, more)
 

@@ -125,16 +125,15 @@ def on_identification(ctx: WriteContext, tenant: Tenant, event: IdentificationEv
     stamp = iso(now)
     rule_id = matched["id"] if matched else None
     bot = event.signals.bot.detected
+    rid = event.requestId
     bodies: dict[str, bytes] = {}
 
     def body(kind: str) -> bytes:
         if kind not in bodies:
-            data: Any = event
-            if kind == "rule_match":
-                data = RuleMatchData(
-                    event.requestId, event.visitorId, event.verdict, matched or {},
-                    event.signals, event.ip, event.event, event.linkedId, event.timestamp,
-                )  # fmt: skip
+            data = RuleMatchData(
+                rid, event.visitorId, event.verdict, matched or {}, event.signals, event.ip,
+                event.event, event.linkedId, event.timestamp,
+            )  # fmt: skip
             bodies[kind] = _json.encode(Envelope(kind, stamp, data))
         return bodies[kind]
 
@@ -143,11 +142,12 @@ def on_identification(ctx: WriteContext, tenant: Tenant, event: IdentificationEv
         if record.status != "active" or not passes(record.filters, event.verdict, rule_id, bot):
             continue
         ek = outbox.endpoint_key(prefix, record.id)
-        for kind in ("identification", "rule_match"):
-            if kind in record.events and (kind == "identification" or matched is not None):
-                outbox.enqueue(txn, store, ek, "webhook", kind, body(kind), now)
-                if kind == "rule_match":
-                    told.add(record.id)
+        if "identification" in record.events:
+            # The payload's data is the identification document stored beside it.
+            outbox.enqueue(txn, store, ek, "webhook", "identification", b"", now, ref=rid)
+        if matched is not None and "rule_match" in record.events:
+            outbox.enqueue(txn, store, ek, "webhook", "rule_match", body("rule_match"), now)
+            told.add(record.id)
     for effect in effects:
         if effect.type == "slack":
             ek = outbox.endpoint_key(prefix, slack_endpoint_id(effect.url))

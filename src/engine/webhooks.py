@@ -276,7 +276,8 @@ class ReplayDelivery:
         txn, store, prefix = ctx.txn, ctx.store, self.tenant.prefix
         record = get(txn, store, prefix, self.webhook_id)
         ek = outbox.endpoint_key(prefix, record.id)
-        return outbox.out(outbox.replay(txn, store, ek, self.delivery_id, ctx.now_us))
+        delivery = outbox.replay(txn, store, ek, self.delivery_id, ctx.now_us)
+        return outbox.out(delivery, outbox.body_of(txn, store, ek, delivery))
 
 
 def disable(txn: lmdb.Transaction, store: Store, ek: bytes, reason: str, now_us: int) -> None:

@@ -275,3 +275,27 @@ def test_filters():
     assert publish.passes(webhooks.Filters(), None, None, False)
     assert not publish.passes(webhooks.Filters(ruleId=["rul_a"]), "block", None, False)
     assert publish.passes(webhooks.Filters(ruleId=["rul_a"]), "block", "rul_a", False)
+
+
+def test_identification_payload_is_the_stored_document_and_goes_with_it(engine, tenant):
+    from engine.device import AgentRequest
+
+    hook, _ = _hook(engine, tenant)
+    first = engine.identify_device(tenant, AgentRequest(), client_ip="8.8.8.8")
+    (claimed,) = engine.writer.run(attempts.ClaimDeliveries(_scan(engine)))
+    payload = msgspec.json.decode(claimed.body)
+    assert payload["event"] == "identification"
+    assert payload["data"] == msgspec.json.decode(engine.event_document(tenant, first.requestId))
+    # A deleted visitor's identifications are not sent any more.
+    second = engine.identify_device(tenant, AgentRequest(), client_ip="8.8.4.4")
+    engine.delete_visitor(tenant, second.visitorId)
+    assert engine.writer.run(attempts.ClaimDeliveries(_scan(engine))) == []
+    states = {d.id: d.status for d in engine.webhook_deliveries(tenant, hook).data}
+    assert sorted(states.values()) == ["cancelled", "pending"]
+
+
+def test_no_webhook_means_nothing_written_for_identifications(engine, tenant):
+    from engine.device import AgentRequest
+
+    engine.identify_device(tenant, AgentRequest(), client_ip="8.8.8.8")
+    assert _keys(engine, b"") == []
