@@ -182,6 +182,19 @@ class RecordOutcomes:
         return recorded
 
 
+class RecordAndClaim:
+    """One turn of the delivery worker: the outcomes, then the claims, in one transaction."""
+
+    def __init__(self, outcomes: list[Outcome], keys: list[bytes], config: WebhookConfig) -> None:
+        self.record = RecordOutcomes(outcomes, config)
+        self.claim = ClaimDeliveries(keys)
+
+    def apply(self, ctx: WriteContext) -> list[Claimed]:
+        if self.record.outcomes:
+            self.record.apply(ctx)
+        return self.claim.apply(ctx) if self.claim.keys else []
+
+
 def has_claims(txn: lmdb.Transaction, store: Store) -> bool:
     with txn.cursor(db=store.webhooks) as cur:
         return cur.set_range(b"C") and cur.key().startswith(b"C")

@@ -23,10 +23,9 @@ from typing import Any
 
 from . import signing
 from .attempts import (
-    ClaimDeliveries,
     Claimed,
     Outcome,
-    RecordOutcomes,
+    RecordAndClaim,
     RecoverClaims,
     has_claims,
     scan_due,
@@ -96,6 +95,7 @@ class DeliveryWorker:
         self.active.set()
         config, in_flight = self._config, {}
         per = config.max_in_flight_per_endpoint
+        finished: list[Outcome] = []
 
         def room(ek: bytes) -> int:
             return per - in_flight.get(ek, 0)
@@ -105,23 +105,34 @@ class DeliveryWorker:
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
+                # One write per turn records every finished attempt and claims what the freed
+                # slots can take: one commit, not two, per delivery cycle.
+                done, finished[:] = list(finished), []
+                for outcome in done:
+                    in_flight[outcome.ek] -= 1
                 free = config.max_in_flight - sum(in_flight.values())
-                claimed: list[Claimed] = []
+                keys: list[bytes] = []
                 if free > 0:
                     with self._store.read() as txn:
                         keys = scan_due(txn, self._store, now_us(), room, free)
-                    if keys:
-                        claimed = await self._writer.submit_async(ClaimDeliveries(keys))
+                claimed: list[Claimed] = []
+                if done or keys:
+                    try:
+                        op = RecordAndClaim(done, keys, config)
+                        claimed = await self._writer.submit_async(op)
+                    except Exception:
+                        # Those claims stay in place; the next start of a worker resends them.
+                        log.exception("could not record webhook deliveries")
                 if claimed and sender is None:
                     from .sender import Sender
 
                     sender = Sender(config)
                 for c in claimed:
                     in_flight[c.ek] = in_flight.get(c.ek, 0) + 1
-                    task = asyncio.create_task(self._send(sender, c, in_flight))  # type: ignore[arg-type]
+                    task = asyncio.create_task(self._send(sender, c, finished))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                if claimed and len(claimed) == free:
+                if finished or (claimed and len(claimed) == free):
                     continue  # more may be due; the next scan sees the freed slots
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), config.poll_interval_seconds)
@@ -140,7 +151,7 @@ class DeliveryWorker:
         # The config may have changed since the URL was accepted.
         return check_url(url, self._config)
 
-    async def _send(self, sender: Any, c: Claimed, in_flight: dict[bytes, int]) -> None:
+    async def _send(self, sender: Any, c: Claimed, finished: list[Outcome]) -> None:
         config = self._config
         started, at = time.monotonic(), now_us()
         status, error, retry_after = 0, None, None
@@ -159,13 +170,6 @@ class DeliveryWorker:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
         elapsed = round((time.monotonic() - started) * 1000, 3)
-        outcome = Outcome(c.ek, c.id, at, status, error, elapsed, retry_after)
-        try:
-            await self._writer.submit_async(RecordOutcomes([outcome], config))
-        except Exception:
-            # The claim stays in place; the next start of a worker sends it again.
-            log.exception("could not record a webhook delivery outcome")
-        finally:
-            in_flight[c.ek] -= 1
-            if self._wake is not None:
-                self._wake.set()
+        finished.append(Outcome(c.ek, c.id, at, status, error, elapsed, retry_after))
+        if self._wake is not None:
+            self._wake.set()
