@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -72,13 +73,29 @@ def _serve(args: argparse.Namespace) -> int:
             _print_keys(created.keys)
             sys.stdout.flush()
 
-    from granian import Granian
-    from granian.constants import Interfaces, Loops, TaskImpl
-
+    deliverer = None
+    if config.engine.webhooks.deliver:
+        # Webhook deliveries run in a process of their own, off the workers' request path.
+        deliverer = subprocess.Popen([sys.executable, "-m", "api.deliverer", data_dir])
+        # The workers' own delivery threads only stand by, to take over should it die.
+        os.environ["SIGNALPOST_WEBHOOKS_STANDBY_SECONDS"] = "5"
     print(
         f"Signalpost listening on http://{config.host}:{config.port} ({config.workers} worker(s))"
     )
     sys.stdout.flush()
+    try:
+        _granian(config)
+    finally:
+        if deliverer is not None:
+            deliverer.terminate()
+            deliverer.wait(timeout=30)
+    return 0
+
+
+def _granian(config: ServerConfig) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops, TaskImpl
+
     Granian(
         "api.server:app_from_env",
         factory=True,
@@ -91,7 +108,6 @@ def _serve(args: argparse.Namespace) -> int:
         loop=Loops(os.environ.get("SIGNALPOST_LOOP", "auto")),
         task_impl=TaskImpl(os.environ.get("SIGNALPOST_TASK_IMPL", "asyncio")),
     ).serve()
-    return 0
 
 
 def _workspace_create(args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ _ENV: dict[str, tuple[str | None, str, type]] = {
         int,
     ),
     "SIGNALPOST_SLACK_DEFAULT_URL": ("engine.webhooks", "slack_default_url", str),
+    "SIGNALPOST_WEBHOOKS_STANDBY_SECONDS": ("engine.webhooks", "standby_seconds", float),
 }
 
 

@@ -50,6 +50,9 @@ class WebhookConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     history_per_endpoint: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
     # Whether this process may run the delivery worker (one process of a server runs it).
     deliver: bool = True
+    # Seconds before this process first tries to become the delivery process: the workers of
+    # `signalpost serve` stand by this long so that its dedicated delivery process goes first.
+    standby_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 0.0
 
     def __post_init__(self) -> None:
         schedule = self.retry_schedule

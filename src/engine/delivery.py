@@ -43,10 +43,15 @@ _USER_AGENT = b"Signalpost-Webhooks/1"
 
 class DeliveryWorker:
     def __init__(
-        self, store: Store, writer: Writer, config: WebhookConfig, lock_retry: float = 1.0
+        self,
+        store: Store,
+        writer: Writer,
+        config: WebhookConfig,
+        lock_retry: float = 1.0,
+        standby: float = 0.0,
     ) -> None:
         self._store, self._writer, self._config = store, writer, config
-        self._lock_retry = lock_retry
+        self._lock_retry, self._standby = lock_retry, standby
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -69,6 +74,7 @@ class DeliveryWorker:
 
     def _run(self) -> None:
         path = self._store.path / "webhooks.lock"
+        self._stopping.wait(self._standby)
         while not self._stopping.is_set():
             with open(path, "a+b") as lock_file:
                 try:

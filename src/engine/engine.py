@@ -55,7 +55,12 @@ class Engine:
         self.ipintel = IpIntelligence(self.config.ip)
         self.delivery: DeliveryWorker | None = None
         if self.config.webhooks.deliver:
-            self.delivery = DeliveryWorker(self.store, self.writer, self.config.webhooks)
+            self.delivery = DeliveryWorker(
+                self.store,
+                self.writer,
+                self.config.webhooks,
+                standby=self.config.webhooks.standby_seconds,
+            )
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], config: EngineConfig | None = None) -> Engine:

@@ -4,9 +4,13 @@ restart, and none that the receiver had acknowledged (and we had recorded) is se
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 from _device_support import CHROME_UA, COMPONENTS
 from _webhook_support import Answer, Receiver
 
@@ -29,6 +33,26 @@ def _outbox_at_rest(data) -> tuple[int, int]:
     return sum(k[:1] == b"C" for k in keys), sum(k[:1] == b"Q" for k in keys)
 
 
+def _delivery_lock_holder(data) -> str:
+    """The command line of the process holding the store's delivery lock."""
+    lock = data / "webhooks.lock"
+    if not lock.exists():
+        return ""
+    inode = lock.stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            return Path(f"/proc/{fields[4]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return ""
+
+
+def _wait_for_holder(data, needle: str, limit: float = 15) -> None:
+    deadline = time.monotonic() + limit
+    while needle not in _delivery_lock_holder(data):
+        assert time.monotonic() < deadline, _delivery_lock_holder(data)
+        time.sleep(0.05)
+
+
 def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_path, servers):
     data = tmp_path / "data"
     ws = cli("workspace", "create", "--name", "hooks", data=data)
@@ -43,6 +67,8 @@ def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_pat
         server = ServerProcess(data, workers=2, env=env)
         servers.append(server)
         server.start()
+        # Deliveries run in the server's delivery process, not in a worker.
+        _wait_for_holder(data, "api.deliverer")
 
         def identify(client: httpx.Client, n: int) -> list[str]:
             ids = []
@@ -103,4 +129,35 @@ def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_pat
                     break
                 assert time.monotonic() < deadline, states
                 time.sleep(0.05)
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_worker_takes_over_when_the_delivery_process_dies(tmp_path, servers):
+    data = tmp_path / "data"
+    ws = cli("workspace", "create", "--name", "hooks", data=data)
+    headers = {"Authorization": f"Bearer {ws['keys']['sk_live']}", "User-Agent": CHROME_UA}
+    with Receiver(tmp_path) as rx:
+        env = {
+            "SIGNALPOST_WEBHOOKS_ALLOW_PRIVATE": "true",
+            "SIGNALPOST_WEBHOOKS_CA_BUNDLE": str(rx.ca_path),
+        }
+        server = ServerProcess(data, workers=2, env=env)
+        servers.append(server)
+        server.start()
+        _wait_for_holder(data, "api.deliverer")
+        holder = [p for p in server.pids() if b"api.deliverer" in
+                  Path(f"/proc/{p}/cmdline").read_bytes()]  # fmt: skip
+        os.kill(holder[0], signal.SIGKILL)
+        deadline = time.monotonic() + 15  # a worker's standby is 5 s, then one lock try a second
+        while not (holder := _delivery_lock_holder(data)) or "api.deliverer" in holder:
+            assert time.monotonic() < deadline, holder
+            time.sleep(0.05)
+        with httpx.Client(base_url=server.url) as client:
+            r = client.post("/v1/webhooks", json={"url": rx.url()}, headers=headers)
+            assert r.status_code == 201, r.text
+            r = client.post("/v1/agent/identify", json={"components": COMPONENTS},
+                            headers=headers)  # fmt: skip
+            (got,) = rx.wait_for(1, timeout=10)
+            assert json.loads(got.body)["data"]["requestId"] == r.json()["requestId"]
         server.stop()
