@@ -30,9 +30,7 @@ def run(data_dir: str) -> int:
     engine_config = msgspec.structs.replace(
         config.engine,
         compaction=msgspec.structs.replace(config.engine.compaction, enabled=False),
-        webhooks=msgspec.structs.replace(
-            config.engine.webhooks, deliver=True, standby_seconds=0.0
-        ),
+        webhooks=msgspec.structs.replace(config.engine.webhooks, deliver=True, standby_seconds=0.0),
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -40,10 +40,13 @@ class WebhookConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     retry_jitter: float = 0.1
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
     # Deliveries in flight per endpoint and in all: one slow receiver cannot stall the others.
-    max_in_flight_per_endpoint: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8
+    max_in_flight_per_endpoint: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
     max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
     # Incoming-webhook URL used by `slack` rule side effects that name none.
     slack_default_url: str | None = None
+    # The delivery worker records outcomes and claims deliveries at most once per interval:
+    # its commits share the store's write lock with those of requests.
+    write_interval_seconds: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.01
     # How often the delivery worker looks for due deliveries when it has nothing in flight.
     poll_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.05
     # Finished deliveries kept per endpoint for listing and replay.

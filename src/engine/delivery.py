@@ -109,7 +109,13 @@ class DeliveryWorker:
         tasks: set[asyncio.Task[None]] = set()
         sender: Any = None
         try:
+            last_write = 0.0
             while not self._stopping.is_set():
+                # The worker's commits take the store's write lock that the requests' commits
+                # need too: spacing them lets outcomes gather, one commit for many deliveries.
+                pause = last_write + config.write_interval_seconds - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
                 self._wake.clear()
                 # One write per turn records every finished attempt and claims what the freed
                 # slots can take: one commit, not two, per delivery cycle.
@@ -123,6 +129,7 @@ class DeliveryWorker:
                         keys = scan_due(txn, self._store, now_us(), room, free)
                 claimed: list[Claimed] = []
                 if done or keys:
+                    last_write = time.monotonic()
                     try:
                         op = RecordAndClaim(done, keys, config)
                         claimed = await self._writer.submit_async(op)
