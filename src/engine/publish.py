@@ -95,18 +95,24 @@ def _rule_effects(ctx: WriteContext, prefix: bytes, rule_id: str) -> list[rule_s
     return []
 
 
+def _esc(text: object) -> str:
+    """Slack's escaping: the event type comes from the browser, so from anyone; unescaped it
+    could ping a channel (`<!channel>`) or plant a link in the message."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _slack_text(event: IdentificationEvent, rule: dict[str, Any]) -> str:
     s, ip, device = event.signals, event.ip, event.device
     where = ", ".join(x for x in (ip.city, ip.country) if x) or "unknown location"
     on = " on ".join(x for x in (device.browser, device.platform) if x) or "unknown device"
     flags = [name for name, on_ in (("bot", s.bot.detected), ("VPN", s.vpn.detected)) if on_]
     lines = [
-        f":rotating_light: Rule *{rule['name']}* matched: verdict *{event.verdict}*",
+        f":rotating_light: Rule *{_esc(rule['name'])}* matched: verdict *{event.verdict}*",
         f"Visitor `{event.visitorId}` · request `{event.requestId}`",
-        f"IP {ip.address} ({where}) · {on}",
+        f"IP {ip.address} ({_esc(where)}) · {_esc(on)}",
     ]
     if event.event.type:
-        lines.append(f"Event type: {event.event.type}")
+        lines.append(f"Event type: {_esc(event.event.type)}")
     if flags:
         lines.append("Signals: " + ", ".join(flags))
     return "\n".join(lines)

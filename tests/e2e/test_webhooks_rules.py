@@ -30,7 +30,7 @@ def test_slack_side_effect_posts_a_readable_message_with_retries(hooks):
     rx.script = lambda got, n: Answer(500) if n == 1 else Answer(200)
     _rule(hooks, {"type": "slack", "url": rx.url("/slack")})
     hooks.identify()  # no match: nothing for Slack
-    bot = hooks.identify(BOT, type="login")
+    bot = hooks.identify(BOT, type="<!channel> <https://evil.example|click>")
     first, second = rx.wait_for(2, path="/slack")
     assert first.body == second.body
     message = json.loads(second.body)
@@ -38,6 +38,8 @@ def test_slack_side_effect_posts_a_readable_message_with_retries(hooks):
     text = message["text"]
     assert "Rule *Block bots* matched: verdict *block*" in text
     assert bot["visitorId"] in text and bot["requestId"] in text and "bot" in text
+    # What the browser sent is shown, not interpreted by Slack.
+    assert "&lt;!channel&gt; &lt;https://evil.example|click&gt;" in text and "<!" not in text
     assert "webhook-signature" not in second.headers  # Slack verifies nothing
     assert len(rx.received) == 2
 
