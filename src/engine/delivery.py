@@ -1,14 +1,15 @@
 """The delivery worker: sends due outbox entries to their receivers, off the request path.
 
-One thread per engine; in a store shared by several processes (granian workers) exactly one of
-them delivers, the one that holds an advisory lock on `webhooks.lock` in the data directory.
-The others retry the lock every second, so a crashed holder is replaced at once (the kernel
-drops the lock of a dead process). On taking the lock a worker first makes every delivery the
-previous holder had in flight due again.
+One thread per engine; in a store shared by several processes exactly one of them delivers: the
+one that holds an advisory lock on `webhooks.lock` in the data directory. `signalpost serve`
+starts a process for that alone (`api/deliverer.py`); its granian workers' threads stand by and
+retry the lock every second, so a crashed holder is replaced at once (the kernel drops the lock
+of a dead process). On taking the lock a worker first makes every delivery the previous holder
+had in flight due again.
 
 Deliveries run as asyncio tasks on the worker's own event loop, at most
-`max_in_flight_per_endpoint` per endpoint and `max_in_flight` in all, through one pooled HTTP
-client that keeps connections alive and resolves and vets each new connection's address.
+`max_in_flight_per_endpoint` per endpoint and `max_in_flight` in all, through one HTTP client
+(`sender.py`) that keeps connections alive and resolves and vets each new connection's address.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import fcntl
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import signing
 from .attempts import (
@@ -36,6 +37,9 @@ from .store import Store
 from .timeutil import now_us
 from .urlguard import Refused, check_url
 from .writer import Writer
+
+if TYPE_CHECKING:
+    from .sender import Sender
 
 log = logging.getLogger("signalpost.webhooks")
 _USER_AGENT = b"Signalpost-Webhooks/1"
@@ -107,7 +111,7 @@ class DeliveryWorker:
             return per - in_flight.get(ek, 0)
 
         tasks: set[asyncio.Task[None]] = set()
-        sender: Any = None
+        sender: Sender | None = None
         try:
             last_write = 0.0
             while not self._stopping.is_set():
@@ -164,7 +168,7 @@ class DeliveryWorker:
         # The config may have changed since the URL was accepted.
         return check_url(url, self._config)
 
-    async def _send(self, sender: Any, c: Claimed, finished: list[Outcome]) -> None:
+    async def _send(self, sender: Sender, c: Claimed, finished: list[Outcome]) -> None:
         config = self._config
         started, at = time.monotonic(), now_us()
         status, error, retry_after = 0, None, None
