@@ -9,9 +9,10 @@ import msgspec
 import pytest
 
 from drift import Device
-from engine import Engine, matching
+from engine import Engine, EngineConfig, WebhookConfig, matching
 from engine import identification as ident
 from engine.device import AgentRequest
+from engine.webhooks import WebhookIn
 
 RNG = random.Random(5)
 BODIES = [json.dumps({"components": Device(RNG, i).components(False)}).encode() for i in range(64)]
@@ -51,5 +52,28 @@ def test_identify_durably_in_process(benchmark, engine):
     def one():
         body = BODIES[next(counter) % len(BODIES)]
         engine.identify_device(tenant, DECODER.decode(body), client_ip="81.2.3.4")
+
+    benchmark(one)
+
+
+@pytest.fixture(scope="module")
+def hooked_engine(tmp_path_factory):
+    """One webhook subscribed to every event; nothing is sent (deliveries only pile up), so the
+    figure is what the identification's own transaction pays for enqueueing."""
+    config = EngineConfig(webhooks=WebhookConfig(deliver=False))
+    e = Engine.open(tmp_path_factory.mktemp("idhooked"), config)
+    yield e
+    e.close()
+
+
+def test_identify_durably_with_a_webhook_in_process(benchmark, hooked_engine):
+    ws = hooked_engine.create_workspace("idmicro")
+    tenant = hooked_engine.authenticate(ws.keys.sk_live).tenant
+    hooked_engine.create_webhook(tenant, WebhookIn(url="https://hooks.example.com/h"))
+    counter = iter(range(10**9))
+
+    def one():
+        body = BODIES[next(counter) % len(BODIES)]
+        hooked_engine.identify_device(tenant, DECODER.decode(body), client_ip="81.2.3.4")
 
     benchmark(one)

@@ -22,6 +22,7 @@ from . import (
     lists,
     rules,
     system,
+    webhooks,
 )
 from .config import ServerConfig
 from .errors import EXCEPTION_HANDLERS
@@ -36,7 +37,7 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     routes = [
         *system.routes, *analytics.routes, *funnels.routes, *cohorts.routes, *device.routes,
         *device_analytics.routes, *discovery.routes,
-        *lists.routes, *rules.routes,
+        *lists.routes, *rules.routes, *webhooks.routes,
     ]  # fmt: skip
     if config.benchmark_endpoints:
         routes += analytics.benchmark_routes + device.benchmark_routes

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import msgspec
 
-from engine import Engine
+from engine import Engine, EngineConfig
 from engine.errors import SignalpostError
 from engine.workspaces import PLANS
 
@@ -27,9 +28,16 @@ def _data_dir(args: argparse.Namespace, config: ServerConfig | None = None) -> s
     return os.environ.get("SIGNALPOST_DATA") or "./signalpost-data"
 
 
+def _short_lived(config: EngineConfig) -> EngineConfig:
+    """An engine opened for one command sends no webhooks: the server's worker does."""
+    return msgspec.structs.replace(
+        config, webhooks=msgspec.structs.replace(config.webhooks, deliver=False)
+    )
+
+
 def _open(args: argparse.Namespace) -> Engine:
     config = load_config(getattr(args, "config", None))
-    return Engine.open(_data_dir(args, config), config.engine)
+    return Engine.open(_data_dir(args, config), _short_lived(config.engine))
 
 
 def _print_json(value: object) -> None:
@@ -57,7 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
     data_dir = str(Path(config.data_dir).resolve())
     # Workers re-read the config from the environment; pin the resolved data directory.
     os.environ["SIGNALPOST_DATA"] = data_dir
-    with Engine.open(data_dir, config.engine) as engine:
+    with Engine.open(data_dir, _short_lived(config.engine)) as engine:
         if not engine.workspaces():
             created = engine.create_workspace("default", "scale")
             print(f"Created workspace {created.id} ('default', plan scale) in {data_dir}.")
@@ -65,13 +73,29 @@ def _serve(args: argparse.Namespace) -> int:
             _print_keys(created.keys)
             sys.stdout.flush()
 
-    from granian import Granian
-    from granian.constants import Interfaces, Loops, TaskImpl
-
+    deliverer = None
+    if config.engine.webhooks.deliver:
+        # Webhook deliveries run in a process of their own, off the workers' request path.
+        deliverer = subprocess.Popen([sys.executable, "-m", "api.deliverer", data_dir])
+        # The workers' own delivery threads only stand by, to take over should it die.
+        os.environ["SIGNALPOST_WEBHOOKS_STANDBY_SECONDS"] = "5"
     print(
         f"Signalpost listening on http://{config.host}:{config.port} ({config.workers} worker(s))"
     )
     sys.stdout.flush()
+    try:
+        _granian(config)
+    finally:
+        if deliverer is not None:
+            deliverer.terminate()
+            deliverer.wait(timeout=30)
+    return 0
+
+
+def _granian(config: ServerConfig) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops, TaskImpl
+
     Granian(
         "api.server:app_from_env",
         factory=True,
@@ -84,7 +108,6 @@ def _serve(args: argparse.Namespace) -> int:
         loop=Loops(os.environ.get("SIGNALPOST_LOOP", "auto")),
         task_impl=TaskImpl(os.environ.get("SIGNALPOST_TASK_IMPL", "asyncio")),
     ).serve()
-    return 0
 
 
 def _workspace_create(args: argparse.Namespace) -> int:

@@ -30,7 +30,8 @@ class ConfigError(Exception):
     pass
 
 
-# Environment variable -> (table, key, type)
+# Environment variable -> (table, dotted for nested tables; key; type). `list` is a
+# comma-separated list of numbers.
 _ENV: dict[str, tuple[str | None, str, type]] = {
     "SIGNALPOST_DATA": (None, "data_dir", str),
     "SIGNALPOST_HOST": (None, "host", str),
@@ -41,6 +42,18 @@ _ENV: dict[str, tuple[str | None, str, type]] = {
     "SIGNALPOST_DURABILITY": ("engine", "durability", str),
     "SIGNALPOST_MAX_SIZE_BYTES": ("engine", "max_size_bytes", int),
     "SIGNALPOST_GROUP_WAIT_US": ("engine", "group_wait_us", int),
+    "SIGNALPOST_WEBHOOKS_ALLOW_HTTP": ("engine.webhooks", "allow_http", bool),
+    "SIGNALPOST_WEBHOOKS_ALLOW_PRIVATE": ("engine.webhooks", "allow_private", bool),
+    "SIGNALPOST_WEBHOOKS_CA_BUNDLE": ("engine.webhooks", "ca_bundle", str),
+    "SIGNALPOST_WEBHOOKS_RETRY_SCHEDULE": ("engine.webhooks", "retry_schedule", list),
+    "SIGNALPOST_WEBHOOKS_TIMEOUT_SECONDS": ("engine.webhooks", "timeout_seconds", float),
+    "SIGNALPOST_WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT": (
+        "engine.webhooks",
+        "max_in_flight_per_endpoint",
+        int,
+    ),
+    "SIGNALPOST_SLACK_DEFAULT_URL": ("engine.webhooks", "slack_default_url", str),
+    "SIGNALPOST_WEBHOOKS_STANDBY_SECONDS": ("engine.webhooks", "standby_seconds", float),
 }
 
 
@@ -54,7 +67,14 @@ def _parse(value: str, kind: type) -> Any:
         if text not in _TRUE + _FALSE:
             raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}, got {value!r}")
         return text in _TRUE
+    if kind is list:
+        return [float(part) for part in value.split(",") if part.strip()]
     return kind(value)
+
+
+def _copy_tables(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy whose tables, at any depth, can take values without changing the parsed file."""
+    return {k: (_copy_tables(v) if isinstance(v, dict) else v) for k, v in data.items()}
 
 
 def load_config(
@@ -69,14 +89,18 @@ def load_config(
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    data = _copy_tables(data)
     for name, (table, key, kind) in _ENV.items():
         if name in env and env[name] != "":
             try:
                 value = _parse(env[name], kind)
             except ValueError as exc:
                 raise ConfigError(f"{name}: {exc}") from exc
-            target = data.setdefault(table, {}) if table else data
+            target = data
+            for part in table.split(".") if table else ():
+                target = target.setdefault(part, {})
+                if not isinstance(target, dict):
+                    raise ConfigError(f"{name}: [{table}] in the config file is not a table")
             target[key] = value
     try:
         return msgspec.convert(data, ServerConfig)

@@ -17,10 +17,20 @@ from engine.events import BatchIn, EventIn, IngestResult
 from engine.funnels import FunnelQuery, FunnelResult
 from engine.identification import AgentAnswer, IdentificationEvent
 from engine.lists import EntriesIn, EntriesResult, ListDeleted, ListIn, ListOut, ListPage
+from engine.outbox import DeliveryOut, DeliveryPage
 from engine.profiles import IdentifyIn, IdentifyResult
 from engine.rule_store import RuleDeleted, RuleIn, RuleOut, RulePatch, RuleWritten
 from engine.usage import Usage
 from engine.visitors import Deleted, EventPage, Visitor
+from engine.webhooks import (
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookIn,
+    WebhookOut,
+    WebhookPage,
+    WebhookPatch,
+    WebhookUpdated,
+)
 
 from .errors import ErrorBody
 
@@ -60,6 +70,15 @@ _SCHEMAS = (
     EventsAnswer,
     SignalsAnswer,
     RunAnswer,
+    WebhookIn,
+    WebhookPatch,
+    WebhookCreated,
+    WebhookOut,
+    WebhookPage,
+    WebhookUpdated,
+    WebhookDeleted,
+    DeliveryOut,
+    DeliveryPage,
 )
 
 _ERRORS = {
@@ -143,6 +162,70 @@ _PAGE_PARAMS = [
     _query("limit", "1 to 100, default 20."),
     _query("cursor", "nextCursor of the previous page."),
 ]
+
+
+def _webhook_paths() -> dict[str, Any]:
+    hook = _path("webhook_id", "The webhook id (whk_…).")
+    return {
+        "/v1/webhooks": {
+            "post": _operation(
+                "Register an HTTPS endpoint; payloads are signed with its secret (whsec_…, "
+                "generated when omitted). Private and loopback targets are refused.",
+                body="WebhookIn",
+                response=_ref("WebhookCreated"),
+            ),
+            "get": _operation(
+                "Webhooks with lastDeliveryAt and successRate from real delivery attempts.",
+                response=_ref("WebhookPage"),
+                params=[
+                    _query("status", "active, paused or disabled."),
+                    _query("limit", "1 to 100, default 20."),
+                    _query("offset", "Default 0."),
+                ],
+            ),
+        },
+        "/v1/webhooks/{webhook_id}": {
+            "get": _operation(
+                "One webhook.",
+                response=_ref("WebhookOut"),
+                params=[hook],
+                errors=("401", "403", "404"),
+            ),
+            "put": _operation(
+                "Change url, events, filters; status paused stops deliveries, active resumes.",
+                body="WebhookPatch",
+                response=_ref("WebhookUpdated"),
+                params=[hook],
+                errors=("400", "401", "403", "404"),
+            ),
+            "delete": _operation(
+                "Delete a webhook; its pending deliveries are cancelled at once.",
+                response=_ref("WebhookDeleted"),
+                params=[hook],
+                errors=("401", "403", "404"),
+            ),
+        },
+        "/v1/webhooks/{webhook_id}/deliveries": {
+            "get": _operation(
+                "Recent deliveries of a webhook, newest first, with their attempts.",
+                response=_ref("DeliveryPage"),
+                params=[
+                    hook,
+                    _query("status", "pending, delivered, failed or cancelled."),
+                    _query("limit", "1 to 100, default 20."),
+                ],
+                errors=("400", "401", "403", "404"),
+            )
+        },
+        "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {
+            "post": _operation(
+                "Send a finished delivery again, same webhook-id, with a fresh retry schedule.",
+                response=_ref("DeliveryOut"),
+                params=[hook, _path("delivery_id", "The delivery id (msg_…).")],
+                errors=("400", "401", "403", "404"),
+            )
+        },
+    }
 
 
 def build() -> dict[str, Any]:
@@ -440,6 +523,7 @@ def build() -> dict[str, Any]:
                 errors=("401", "403", "404"),
             )
         },
+        **_webhook_paths(),
         "/agent.js": {"get": _operation("The browser agent script.", auth=False, errors=())},
         "/demo": {"get": _operation("A page that runs the agent.", auth=False, errors=())},
         "/healthz": {"get": _operation("Liveness check.", auth=False, errors=())},

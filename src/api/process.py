@@ -96,7 +96,7 @@ class ServerProcess:
         raise RuntimeError(f"server did not start:\n{self.log_path.read_text()}")
 
     def pids(self) -> list[int]:
-        """The server's process and its workers."""
+        """The server's process, its workers and its webhook delivery process."""
         if self.proc is None:
             return []
         pgid = self.proc.pid
@@ -109,6 +109,20 @@ class ServerProcess:
                 except (ProcessLookupError, PermissionError):
                     pass
         return sorted(out)
+
+    def worker_pids(self) -> list[int]:
+        """The granian workers: the group less the supervisor and the delivery process."""
+        out = []
+        for pid in self.pids():
+            if self.proc is not None and pid == self.proc.pid:
+                continue
+            try:
+                if b"api.deliverer" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue
+            except OSError:
+                continue
+            out.append(pid)
+        return out
 
     def kill(self, hard: bool = True) -> None:
         if self.proc is None:

@@ -1,6 +1,6 @@
 """Signalpost's embeddable engine: storage, ingestion and queries, with no HTTP in sight."""
 
-from .config import CompactionConfig, EngineConfig
+from .config import CompactionConfig, EngineConfig, WebhookConfig
 from .engine import Engine
 from .errors import SignalpostError
 from .events import EventIn, IngestResult
@@ -16,4 +16,5 @@ __all__ = [
     "IngestResult",
     "SignalpostError",
     "Tenant",
+    "WebhookConfig",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import itertools
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -33,6 +34,48 @@ class DiscoveryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     daily_seconds: int = 86_400
 
 
+class WebhookConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Plain http:// targets only for local development: payloads and signatures would travel
+    # in clear text.
+    allow_http: bool = False
+    # Targets on loopback, private, link-local or other non-global addresses are refused, so
+    # that a webhook cannot be used to reach the server's own network. Tests and local setups
+    # may allow them.
+    allow_private: bool = False
+    # A PEM file of extra CA certificates trusted for deliveries, next to the system's.
+    ca_bundle: str | None = None
+    # Offsets in seconds from the first attempt at which each attempt is due: up to 24 hours.
+    retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 86400)
+    # Each retry moves by up to this fraction of its gap, so that receivers recovering from
+    # an outage are not hit by every sender at the same instant.
+    retry_jitter: float = 0.1
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
+    # Deliveries in flight per endpoint and in all: one slow receiver cannot stall the others.
+    max_in_flight_per_endpoint: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
+    # Incoming-webhook URL used by `slack` rule side effects that name none.
+    slack_default_url: str | None = None
+    # The delivery worker records outcomes and claims deliveries at most once per interval:
+    # its commits share the store's write lock with those of requests.
+    write_interval_seconds: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.01
+    # How often the delivery worker looks for due deliveries when it has nothing in flight.
+    poll_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.05
+    # Finished deliveries kept per endpoint for listing and replay.
+    history_per_endpoint: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
+    # Whether this process may run the delivery worker (one process of a server runs it).
+    deliver: bool = True
+    # Seconds before this process first tries to become the delivery process: the workers of
+    # `signalpost serve` stand by this long so that its dedicated delivery process goes first.
+    standby_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 0.0
+
+    def __post_init__(self) -> None:
+        schedule = self.retry_schedule
+        if not schedule or schedule[0] < 0 or any(b < a for a, b in itertools.pairwise(schedule)):
+            raise ValueError("retry_schedule must be non-empty, non-negative and ascending")
+        if not 0 <= self.retry_jitter <= 1:
+            raise ValueError("retry_jitter must be between 0 and 1")
+
+
 class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Virtual address space reserved for the LMDB map; the file on disk only grows as pages are
     # written. Writes past it fail cleanly with StorageFull.
@@ -58,3 +101,4 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cohort_refresh_seconds: int = 300
     discovery: DiscoveryConfig = DiscoveryConfig()
     rate_limits: RateLimitConfig = RateLimitConfig()
+    webhooks: WebhookConfig = WebhookConfig()

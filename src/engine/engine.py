@@ -17,15 +17,18 @@ from . import export as _export
 from . import funnels as _funnels
 from . import identification as _ident
 from . import lists as _lists
+from . import outbox as _outbox
 from . import pending_rows as _pending_rows
 from . import profiles as _profiles
 from . import rate_limits as _rate_limits
 from . import rule_store as _rules
 from . import usage as _usage
 from . import visitors as _visitors
+from . import webhooks as _webhooks
 from . import workspaces as _workspaces
 from .compaction import Compactor, merge_step
 from .config import EngineConfig
+from .delivery import DeliveryWorker
 from .device import AgentRequest
 from .errors import InvalidInput
 from .ipintel import IpIntelligence
@@ -33,6 +36,7 @@ from .segments import SCHEMAS
 from .store import Store
 from .tenant import Tenant
 from .timeutil import month_of, month_start_us, now_us
+from .urlguard import check_url
 from .usage import Usage, read_usage
 from .writer import Writer
 
@@ -66,6 +70,14 @@ class Engine:
         self._rejections = _rate_limits.RejectionCounter(
             lambda counts: self.writer.run(_usage.AddRejected(counts, now_us()))
         )
+        self.delivery: DeliveryWorker | None = None
+        if self.config.webhooks.deliver:
+            self.delivery = DeliveryWorker(
+                self.store,
+                self.writer,
+                self.config.webhooks,
+                standby=self.config.webhooks.standby_seconds,
+            )
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], config: EngineConfig | None = None) -> Engine:
@@ -87,6 +99,8 @@ class Engine:
         self.limiter.close()
         if self._discovery is not None:
             self._discovery.close()
+        if self.delivery is not None:
+            self.delivery.close()
         if self._compactor is not None:
             self._compactor.close()
         self.writer.close()
@@ -316,16 +330,47 @@ class Engine:
 
     # -- rules -----------------------------------------------------------------------------
 
+    def _check_delivery_effects(self, effects: list[_rules.SideEffect] | None, where: str) -> None:
+        """Webhook and Slack side effects name targets the webhook config allows."""
+        config = self.config.webhooks
+        for i, effect in enumerate(effects or []):
+            field = f"{where}[{i}].url"
+            if effect.type not in ("webhook", "slack"):
+                continue
+            if effect.url is not None:
+                check_url(effect.url, config, field)
+            elif effect.type == "slack" and not config.slack_default_url:
+                raise InvalidInput(
+                    "'url' is required: no default Slack URL is configured.", field=field
+                )
+
+    def _create_rule_op(self, tenant: Tenant, request: _rules.RuleIn) -> _rules.CreateRule:
+        self._check_delivery_effects(request.action.sideEffects, "action.sideEffects")
+        return _rules.CreateRule(tenant, request, now_us())
+
     async def create_rule_async(self, tenant: Tenant, request: _rules.RuleIn) -> _rules.RuleWritten:
-        return await self.writer.submit_async(_rules.CreateRule(tenant, request, now_us()))
+        return await self.writer.submit_async(self._create_rule_op(tenant, request))
 
     def create_rule(self, tenant: Tenant, request: _rules.RuleIn) -> _rules.RuleWritten:
-        return self.writer.run(_rules.CreateRule(tenant, request, now_us()))
+        return self.writer.run(self._create_rule_op(tenant, request))
+
+    def _update_rule_op(
+        self, tenant: Tenant, rule_id: str, patch: _rules.RulePatch
+    ) -> _rules.UpdateRule:
+        if patch.action is not None:
+            self._check_delivery_effects(patch.action.sideEffects, "action.sideEffects")
+        self._check_delivery_effects(patch.sideEffects, "sideEffects")
+        return _rules.UpdateRule(tenant, rule_id, patch, now_us())
+
+    def update_rule(
+        self, tenant: Tenant, rule_id: str, patch: _rules.RulePatch
+    ) -> _rules.RuleWritten:
+        return self.writer.run(self._update_rule_op(tenant, rule_id, patch))
 
     async def update_rule_async(
         self, tenant: Tenant, rule_id: str, patch: _rules.RulePatch
     ) -> _rules.RuleWritten:
-        return await self.writer.submit_async(_rules.UpdateRule(tenant, rule_id, patch, now_us()))
+        return await self.writer.submit_async(self._update_rule_op(tenant, rule_id, patch))
 
     async def delete_rule_async(self, tenant: Tenant, rule_id: str) -> _rules.RuleDeleted:
         return await self.writer.submit_async(_rules.DeleteRule(tenant, rule_id))
@@ -349,6 +394,81 @@ class Engine:
         return _backtest.backtest(
             self.store, tenant, rule_id, request or _backtest.BacktestIn(), now
         )
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    def _create_webhook_op(
+        self, tenant: Tenant, request: _webhooks.WebhookIn
+    ) -> _webhooks.CreateWebhook:
+        check_url(request.url, self.config.webhooks)
+        return _webhooks.CreateWebhook(tenant, request)
+
+    def create_webhook(
+        self, tenant: Tenant, request: _webhooks.WebhookIn
+    ) -> _webhooks.WebhookCreated:
+        return self.writer.run(self._create_webhook_op(tenant, request))
+
+    async def create_webhook_async(
+        self, tenant: Tenant, request: _webhooks.WebhookIn
+    ) -> _webhooks.WebhookCreated:
+        return await self.writer.submit_async(self._create_webhook_op(tenant, request))
+
+    def webhooks(
+        self, tenant: Tenant, status: str | None = None, limit: int = 20, offset: int = 0
+    ) -> _webhooks.WebhookPage:
+        with self.store.read() as txn:
+            return _webhooks.listing(txn, self.store, tenant.prefix, status, limit, offset)
+
+    def webhook(self, tenant: Tenant, webhook_id: str) -> _webhooks.WebhookOut:
+        with self.store.read() as txn:
+            record = _webhooks.get(txn, self.store, tenant.prefix, webhook_id)
+            ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
+            return _webhooks.out(record, _outbox.stats(txn, self.store, ek))
+
+    def _update_webhook_op(
+        self, tenant: Tenant, webhook_id: str, patch: _webhooks.WebhookPatch
+    ) -> _webhooks.UpdateWebhook:
+        if patch.url is not None:
+            check_url(patch.url, self.config.webhooks)
+        return _webhooks.UpdateWebhook(tenant, webhook_id, patch)
+
+    def update_webhook(
+        self, tenant: Tenant, webhook_id: str, patch: _webhooks.WebhookPatch
+    ) -> _webhooks.WebhookUpdated:
+        return self.writer.run(self._update_webhook_op(tenant, webhook_id, patch))
+
+    async def update_webhook_async(
+        self, tenant: Tenant, webhook_id: str, patch: _webhooks.WebhookPatch
+    ) -> _webhooks.WebhookUpdated:
+        return await self.writer.submit_async(self._update_webhook_op(tenant, webhook_id, patch))
+
+    def delete_webhook(self, tenant: Tenant, webhook_id: str) -> _webhooks.WebhookDeleted:
+        return self.writer.run(_webhooks.DeleteWebhook(tenant, webhook_id))
+
+    async def delete_webhook_async(
+        self, tenant: Tenant, webhook_id: str
+    ) -> _webhooks.WebhookDeleted:
+        return await self.writer.submit_async(_webhooks.DeleteWebhook(tenant, webhook_id))
+
+    def webhook_deliveries(
+        self, tenant: Tenant, webhook_id: str, limit: int = 20, status: str | None = None
+    ) -> _outbox.DeliveryPage:
+        """Recent deliveries of a webhook, newest first, with their attempts."""
+        with self.store.read() as txn:
+            _webhooks.get(txn, self.store, tenant.prefix, webhook_id)
+            ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
+            return _outbox.page(txn, self.store, ek, limit, status)
+
+    def replay_delivery(
+        self, tenant: Tenant, webhook_id: str, delivery_id: str
+    ) -> _outbox.DeliveryOut:
+        return self.writer.run(_webhooks.ReplayDelivery(tenant, webhook_id, delivery_id))
+
+    async def replay_delivery_async(
+        self, tenant: Tenant, webhook_id: str, delivery_id: str
+    ) -> _outbox.DeliveryOut:
+        op = _webhooks.ReplayDelivery(tenant, webhook_id, delivery_id)
+        return await self.writer.submit_async(op)
 
     # -- reading back --------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from . import lists, matching, pending_rows, rule_store
+from . import lists, matching, pending_rows, publish, rule_store
 from .device import AgentRequest
 from .ipintel import IpInfo, IpIntelligence
 from .matching import Features
@@ -276,6 +276,7 @@ class IdentifyDevice:
         )
         self._decide(ctx, event, now)
         self._store_event(ctx, event, scores, now)
+        publish.on_identification(ctx, self.tenant, event)
         return event
 
     def _decide(self, ctx: WriteContext, event: IdentificationEvent, now: int) -> None:

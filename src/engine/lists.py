@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import lmdb
 import msgspec
 
+from . import publish
 from .errors import InvalidInput, NotFound
 from .store import Store
 from .tenant import Tenant
@@ -166,6 +167,9 @@ class PatchEntries:
         record.entry_count = _count_live(txn, ctx.store, head, now)
         record.updated_us = now
         txn.put(_list_key(prefix, record.id), _enc.encode(record), db=db)
+        publish.on_list_update(
+            ctx, self.tenant, record, list(dict.fromkeys(adds)), list(dict.fromkeys(removes)), "api"
+        )
         return EntriesResult(record.id, added, removed, record.entry_count)
 
 
@@ -328,7 +332,8 @@ class _Members:
 
 def apply_side_effects(ctx: WriteContext, tenant: Tenant, effects: list, visitor_id: str) -> None:
     """addToList / removeFromList of the matched visitor, in the identification's transaction.
-    Webhook and Slack deliveries are not built yet; `log` writes a structured log line."""
+    `log` writes a structured log line; webhook and Slack side effects are enqueued by
+    `publish.on_identification`."""
     txn, db = ctx.txn, ctx.store.lists
     names = {r.name: r for r in all_lists(txn, ctx.store, tenant)}
     for effect in effects:
@@ -350,3 +355,8 @@ def apply_side_effects(ctx: WriteContext, tenant: Tenant, effects: list, visitor
         )
         record.updated_us = ctx.now_us
         txn.put(_list_key(tenant.prefix, record.id), _enc.encode(record), db=db)
+        change = [visitor_id]
+        adding = effect.type == "addToList"
+        publish.on_list_update(
+            ctx, tenant, record, change if adding else [], [] if adding else change, "rule"
+        )

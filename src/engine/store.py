@@ -27,6 +27,7 @@ DATABASES = (
     b"lists",  # allow/block lists and their entries
     b"cohorts",  # cohort records, membership snapshots, users touched since the last refresh
     b"discovery",  # auto-discovery runs and their results
+    b"webhooks",  # webhook endpoints, the delivery outbox and its history
 )
 
 
@@ -64,6 +65,7 @@ class Store:
         self.idents = self.dbs["idents"]
         self.visitors = self.dbs["visitors"]
         self.lists = self.dbs["lists"]
+        self.webhooks = self.dbs["webhooks"]
 
     @contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from _analytics_support import Api, Stack
+from _webhook_support import Hooks
 
 from api import ServerConfig, create_app
 from api.process import ServerProcess
@@ -35,3 +36,15 @@ def servers() -> Iterator[list[ServerProcess]]:
     yield started
     for server in started:
         server.kill(hard=True)
+
+
+@pytest.fixture
+def hooks(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Hooks]:
+    """A webhook receiver and an engine that delivers to it; `@pytest.mark.webhooks(...)` on a
+    test changes the webhook config."""
+    marker = request.node.get_closest_marker("webhooks")
+    stack = Hooks(tmp_path, **(marker.kwargs if marker else {}))
+    try:
+        yield stack
+    finally:
+        stack.close()

@@ -212,7 +212,7 @@ def test_two_workers_store_every_concurrent_event_exactly_once(tmp_path, servers
     server = ServerProcess(data, workers=2)
     servers.append(server)
     server.start()
-    workers = [pid for pid in server.pids() if pid != server.proc.pid]
+    workers = server.worker_pids()
     assert len(workers) == 2, server.pids()  # the supervisor forks two workers
     before = {pid: _cpu_ticks(pid) for pid in workers}
 

@@ -233,3 +233,40 @@ def test_a_bad_boolean_in_the_environment_is_refused(value):
 def test_out_of_range_numbers_are_refused(tmp_path, text):
     with pytest.raises(ConfigError):
         load_config(_write(tmp_path, text), env={})
+
+
+def test_webhook_settings_from_the_file_and_the_environment(tmp_path):
+    text = (
+        "[engine.webhooks]\nallow_private = true\nretry_schedule = [0, 1, 10]\n"
+        "timeout_seconds = 3\nslack_default_url = 'https://hooks.slack.com/x'\n"
+    )
+    config = load_config(_write(tmp_path, text), env={})
+    hooks = config.engine.webhooks
+    assert hooks.allow_private is True and hooks.allow_http is False
+    assert hooks.retry_schedule == (0, 1, 10) and hooks.timeout_seconds == 3
+    assert hooks.slack_default_url == "https://hooks.slack.com/x"
+    env = {
+        "SIGNALPOST_WEBHOOKS_ALLOW_HTTP": "yes",
+        "SIGNALPOST_WEBHOOKS_RETRY_SCHEDULE": "0, 0.5,2",
+        "SIGNALPOST_WEBHOOKS_CA_BUNDLE": "/etc/ca.pem",
+        "SIGNALPOST_WEBHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT": "4",
+        "SIGNALPOST_DURABILITY": "relaxed",
+    }
+    hooks = load_config(_write(tmp_path, text), env=env).engine.webhooks
+    assert hooks.allow_http is True and hooks.allow_private is True  # the file's stays
+    assert hooks.retry_schedule == (0, 0.5, 2) and hooks.ca_bundle == "/etc/ca.pem"
+    assert hooks.max_in_flight_per_endpoint == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNALPOST_WEBHOOKS_RETRY_SCHEDULE", "0,soon"),
+        ("SIGNALPOST_WEBHOOKS_RETRY_SCHEDULE", "5,1"),
+        ("SIGNALPOST_WEBHOOKS_TIMEOUT_SECONDS", "0"),
+        ("SIGNALPOST_WEBHOOKS_ALLOW_PRIVATE", "maybe"),
+    ],
+)
+def test_bad_webhook_settings_are_refused(name, value):
+    with pytest.raises(ConfigError):
+        load_config(env={name: value})

@@ -1,0 +1,216 @@
+"""Webhooks through the real server: delivery throughput to a local HTTPS receiver, and what a
+configured webhook adds to the identification latency at a fixed 1,000 requests/s.
+
+One invocation, one data directory, in this order:
+
+1. `signalpost serve` with the delivery worker switched off (`[engine.webhooks] deliver =
+   false`) and one webhook subscribed to every event. Rounds alternate the webhook paused (the
+   same-run baseline: nothing is enqueued) and active (every identification writes its
+   delivery in its own transaction), `hey` at the fixed rate in each. Nothing is sent, so the
+   difference is what the request path pays.
+2. The same store under a server with delivery on: the backlog of phase 1 drains to the
+   receiver; deliveries/s = deliveries / time from the first to the last arrival.
+3. The same alternation while every event is delivered as it happens: the latency when the
+   delivery worker shares the machine, and how far deliveries lag behind.
+
+Latency figures are medians over the rounds; p99s on a shared 2-core machine move by several
+milliseconds from one run to the next, the paired rounds are what make the difference visible.
+The receiver is an asyncio HTTPS server in this process (certificate from trustme, trusted
+through `[engine.webhooks] ca_bundle`); it answers 200 at once and counts message ids.
+`hey` (Debian package) drives the fixed-rate phases.
+
+    python benchmarks/load/webhooks.py [--duration 5] [--rounds 3] [--workers 2] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import ssl
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import trustme
+from loadtools import run_hey
+
+from api.process import ServerProcess, cli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from drift import Device
+from report import emit
+
+_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+_MSG_ID = re.compile(rb"(?i)\r\nwebhook-id:\s*(\S+)")
+
+
+class Receiver:
+    """Keep-alive HTTPS on loopback in a thread of its own; counts deliveries and duplicates."""
+
+    def __init__(self, directory: Path) -> None:
+        ca = trustme.CA()
+        self.ca_path = directory / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_path))
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._context)
+        self.ids: set[bytes] = set()
+        self.count = 0
+        self.first_at = self.last_at = 0.0
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
+        self._thread.start()
+        started.wait()
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self._context)
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        started.set()
+        self._loop.run_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = _LENGTH.search(head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                msg = _MSG_ID.search(head)
+                self.ids.add(msg.group(1) if msg else b"")
+                self.count += 1
+                self.last_at = time.monotonic()
+                self.first_at = self.first_at or self.last_at
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/hook"
+
+    def wait_for(self, count: int, limit: float) -> float:
+        """Seconds until `count` distinct deliveries arrived (fails after `limit`)."""
+        started = time.monotonic()
+        while len(self.ids) < count:
+            if time.monotonic() - started > limit:
+                raise RuntimeError(f"receiver has {len(self.ids)} of {count} deliveries")
+            time.sleep(0.01)
+        return time.monotonic() - started
+
+
+def _server(data: Path, config: Path, workers: int) -> ServerProcess:
+    return ServerProcess(data, workers=workers, env={"SIGNALPOST_CONFIG": str(config)})
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
+
+
+def _alternate(server: ServerProcess, hook: str, secret: dict, run, rounds: int) -> dict:
+    """Rounds of (webhook paused, webhook active) at the fixed rate; paused is the same-run
+    baseline: the endpoint exists but nothing is enqueued or sent for it."""
+    phases: dict[str, list[dict]] = {"paused": [], "active": []}
+    for _ in range(rounds):
+        for status in ("paused", "active"):
+            r = httpx.put(f"{server.url}/v1/webhooks/{hook}", json={"status": status},
+                          headers=secret)  # fmt: skip
+            r.raise_for_status()
+            phases[status].append(run())
+    out: dict = {status: runs for status, runs in phases.items()}
+    for status in phases:
+        out[f"{status}_p99_ms"] = _median([r["p99_ms"] for r in phases[status]])
+        out[f"{status}_p50_ms"] = _median([r["p50_ms"] for r in phases[status]])
+    out["added_p99_ms"] = _median(
+        [a["p99_ms"] - p["p99_ms"] for p, a in zip(phases["paused"], phases["active"], strict=True)]
+    )
+    out["added_p50_ms"] = _median(
+        [a["p50_ms"] - p["p50_ms"] for p, a in zip(phases["paused"], phases["active"], strict=True)]
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=5, help="seconds per phase")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    body = json.dumps({"components": Device(random.Random(11), 0).components(False)})
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        receiver = Receiver(tmpdir)
+        data = tmpdir / "data"
+        ws = cli("workspace", "create", "--name", "bench", "--plan", "enterprise", data=data)
+        key, secret = ws["keys"]["pk_live"], {"Authorization": f"Bearer {ws['keys']['sk_live']}"}
+        one = tmpdir / "one.json"
+        one.write_text(body)
+        settings = f'allow_private = true\nca_bundle = "{receiver.ca_path}"\n'
+        quiet, live = tmpdir / "quiet.toml", tmpdir / "live.toml"
+        quiet.write_text(f"[engine.webhooks]\n{settings}deliver = false\n")
+        live.write_text(f"[engine.webhooks]\n{settings}")
+        results: dict = {"workers": args.workers, "rate": args.rate, "rounds": args.rounds}
+
+        with _server(data, quiet, args.workers) as server:
+            url = f"{server.url}/v1/agent/identify"
+
+            def run() -> dict:
+                return run_hey(url, one, key, args.duration, args.rate)
+
+            r = httpx.post(f"{server.url}/v1/webhooks", json={"url": receiver.url()},
+                           headers=secret)  # fmt: skip
+            r.raise_for_status()
+            hook = r.json()["id"]
+            run_hey(url, one, key, 2, args.rate)  # warm-up: caches, pages, first visitor
+            results["enqueue_only"] = _alternate(server, hook, secret, run, args.rounds)
+            backlog = sum(int(x["rps"] * args.duration) for x in results["enqueue_only"]["active"])
+
+        with _server(data, live, args.workers) as server:
+            # hey's counts are rounded; the receiver's message ids are the truth.
+            drained = receiver.wait_for(int(backlog * 0.95), limit=600)
+            time.sleep(1.0)
+            total = len(receiver.ids)
+            results["drain"] = {
+                "deliveries": total,
+                "seconds_to_95pct": round(drained, 2),
+                "deliveries_per_s": round(total / (receiver.last_at - receiver.first_at), 1),
+            }
+            url = f"{server.url}/v1/agent/identify"
+            before = len(receiver.ids)
+            results["delivering"] = _alternate(server, hook, secret, run, args.rounds)
+            sent = sum(int(x["rps"] * args.duration) for x in results["delivering"]["active"])
+            results["delivering"]["lag_after_last_phase_s"] = round(
+                receiver.wait_for(before + int(sent * 0.99), limit=120), 2
+            )
+            time.sleep(1.0)
+            page = httpx.get(f"{server.url}/v1/webhooks/{hook}", headers=secret).json()
+            results["webhook_stats"] = {k: page[k] for k in ("successRate", "lastDeliveryAt")}
+            results["duplicates"] = receiver.count - len(receiver.ids)
+    e, d = results["enqueue_only"], results["delivering"]
+    emit(
+        results,
+        f"webhooks: drain {results['drain']['deliveries_per_s']:.0f} deliveries/s; identify at "
+        f"{args.rate}/s, medians of {args.rounds} rounds: p99 {e['paused_p99_ms']:.2f} ms paused, "
+        f"{e['active_p99_ms']:.2f} ms enqueueing (added {e['added_p99_ms']:+.2f} ms, budget "
+        f"<= 1 ms); while delivering p99 {d['active_p99_ms']:.2f} ms (added "
+        f"{d['added_p99_ms']:+.2f} ms)",
+        args.out,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

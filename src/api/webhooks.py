@@ -1,0 +1,97 @@
+"""Webhooks endpoints: create, list, read, update, delete; recent deliveries and replay."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import codec
+from engine.errors import InvalidInput
+from engine.webhooks import WebhookIn, WebhookPatch
+
+from .auth import authenticate
+from .body import read_body
+from .responses import int_param, json_response
+from .state import state_of
+
+_create_decoder = msgspec.json.Decoder(WebhookIn)
+_patch_decoder = msgspec.json.Decoder(WebhookPatch)
+_STATUSES = ("active", "paused", "disabled")
+_DELIVERY_STATES = ("pending", "delivered", "failed", "cancelled")
+
+
+async def create_webhook(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    body = codec.decode(_create_decoder, await read_body(request, st.config.max_body_bytes))
+    return json_response(await st.engine.create_webhook_async(key.tenant, body), 201)
+
+
+async def list_webhooks(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    status = request.query_params.get("status")
+    if status is not None and status not in _STATUSES:
+        raise InvalidInput("'status' must be active, paused or disabled.", field="status")
+    limit = int_param(request, "limit", 20, 1, 100)
+    offset = int_param(request, "offset", 0, 0, 1_000_000)
+    return json_response(st.engine.webhooks(key.tenant, status, limit, offset))
+
+
+async def get_webhook(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    return json_response(st.engine.webhook(key.tenant, request.path_params["webhook_id"]))
+
+
+async def update_webhook(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    patch = codec.decode(_patch_decoder, await read_body(request, st.config.max_body_bytes))
+    webhook_id = request.path_params["webhook_id"]
+    return json_response(await st.engine.update_webhook_async(key.tenant, webhook_id, patch))
+
+
+async def delete_webhook(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    webhook_id = request.path_params["webhook_id"]
+    return json_response(await st.engine.delete_webhook_async(key.tenant, webhook_id))
+
+
+async def list_deliveries(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    status = request.query_params.get("status")
+    if status is not None and status not in _DELIVERY_STATES:
+        raise InvalidInput(
+            "'status' must be pending, delivered, failed or cancelled.", field="status"
+        )
+    limit = int_param(request, "limit", 20, 1, 100)
+    webhook_id = request.path_params["webhook_id"]
+    return json_response(st.engine.webhook_deliveries(key.tenant, webhook_id, limit, status))
+
+
+async def replay_delivery(request: Request) -> Response:
+    st = state_of(request)
+    key = authenticate(request, st.engine)
+    webhook_id, delivery_id = request.path_params["webhook_id"], request.path_params["delivery_id"]
+    replayed = await st.engine.replay_delivery_async(key.tenant, webhook_id, delivery_id)
+    return json_response(replayed, 202)
+
+
+routes = [
+    Route("/v1/webhooks", create_webhook, methods=["POST"]),
+    Route("/v1/webhooks", list_webhooks, methods=["GET"]),
+    Route("/v1/webhooks/{webhook_id}", get_webhook, methods=["GET"]),
+    Route("/v1/webhooks/{webhook_id}", update_webhook, methods=["PUT"]),
+    Route("/v1/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
+    Route("/v1/webhooks/{webhook_id}/deliveries", list_deliveries, methods=["GET"]),
+    Route(
+        "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay",
+        replay_delivery,
+        methods=["POST"],
+    ),
+]

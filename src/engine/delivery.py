@@ -1,0 +1,192 @@
+"""The delivery worker: sends due outbox entries to their receivers, off the request path.
+
+One thread per engine; in a store shared by several processes exactly one of them delivers: the
+one that holds an advisory lock on `webhooks.lock` in the data directory. `signalpost serve`
+starts a process for that alone (`api/deliverer.py`); its granian workers' threads stand by and
+retry the lock every second, so a crashed holder is replaced at once (the kernel drops the lock
+of a dead process). On taking the lock a worker first makes every delivery the previous holder
+had in flight due again.
+
+Deliveries run as asyncio tasks on the worker's own event loop, at most
+`max_in_flight_per_endpoint` per endpoint and `max_in_flight` in all, through one HTTP client
+(`sender.py`) that keeps connections alive and resolves and vets each new connection's address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from . import signing
+from .attempts import (
+    Claimed,
+    Outcome,
+    RecordAndClaim,
+    RecoverClaims,
+    has_claims,
+    scan_due,
+)
+from .config import WebhookConfig
+from .errors import InvalidInput
+from .store import Store
+from .timeutil import now_us
+from .urlguard import Refused, check_url
+from .writer import Writer
+
+if TYPE_CHECKING:
+    from .sender import Sender
+
+log = logging.getLogger("signalpost.webhooks")
+_USER_AGENT = b"Signalpost-Webhooks/1"
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: Store,
+        writer: Writer,
+        config: WebhookConfig,
+        lock_retry: float = 1.0,
+        standby: float = 0.0,
+    ) -> None:
+        self._store, self._writer, self._config = store, writer, config
+        self._lock_retry, self._standby = lock_retry, standby
+        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        # Set while this process holds the delivery lock (tests and benchmarks wait on it).
+        self.active = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="signalpost-webhooks", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Look for due deliveries now rather than at the next poll."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.poke()
+        self._thread.join()
+
+    def _run(self) -> None:
+        path = self._store.path / "webhooks.lock"
+        self._stopping.wait(self._standby)
+        while not self._stopping.is_set():
+            with open(path, "a+b") as lock_file:
+                try:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass  # another process delivers
+                else:
+                    try:
+                        asyncio.run(self._serve())
+                    except Exception:
+                        log.exception("webhook delivery worker failed; restarting it")
+                    finally:
+                        self.active.clear()
+                        self._loop = self._wake = None
+            self._stopping.wait(self._lock_retry)
+
+    async def _serve(self) -> None:
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        with self._store.read() as txn:
+            stranded = has_claims(txn, self._store)
+        if stranded:  # opening a store with nothing in flight writes nothing
+            await self._writer.submit_async(RecoverClaims())
+        self.active.set()
+        config, in_flight = self._config, {}
+        per = config.max_in_flight_per_endpoint
+        finished: list[Outcome] = []
+
+        def room(ek: bytes) -> int:
+            return per - in_flight.get(ek, 0)
+
+        tasks: set[asyncio.Task[None]] = set()
+        sender: Sender | None = None
+        try:
+            last_write = 0.0
+            while not self._stopping.is_set():
+                # The worker's commits take the store's write lock that the requests' commits
+                # need too: spacing them lets outcomes gather, one commit for many deliveries.
+                pause = last_write + config.write_interval_seconds - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                self._wake.clear()
+                # One write per turn records every finished attempt and claims what the freed
+                # slots can take: one commit, not two, per delivery cycle.
+                done, finished[:] = list(finished), []
+                for outcome in done:
+                    in_flight[outcome.ek] -= 1
+                free = config.max_in_flight - sum(in_flight.values())
+                keys: list[bytes] = []
+                if free > 0:
+                    with self._store.read() as txn:
+                        keys = scan_due(txn, self._store, now_us(), room, free)
+                claimed: list[Claimed] = []
+                if done or keys:
+                    last_write = time.monotonic()
+                    try:
+                        op = RecordAndClaim(done, keys, config)
+                        claimed = await self._writer.submit_async(op)
+                    except Exception:
+                        # Those claims stay in place; the next start of a worker resends them.
+                        log.exception("could not record webhook deliveries")
+                if claimed and sender is None:
+                    from .sender import Sender
+
+                    sender = Sender(config)
+                for c in claimed:
+                    in_flight[c.ek] = in_flight.get(c.ek, 0) + 1
+                    task = asyncio.create_task(self._send(sender, c, finished))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if finished or (claimed and len(claimed) == free):
+                    continue  # more may be due; the next scan sees the freed slots
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), config.poll_interval_seconds)
+        finally:
+            # Deliveries cut short here stay claimed; the next holder of the lock resends them.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if sender is not None:
+                await sender.aclose()
+
+    def _target(self, c: Claimed) -> str:
+        url = c.url or (self._config.slack_default_url if c.kind == "slack" else None)
+        if url is None:
+            raise InvalidInput("No Slack URL given and no default configured.")
+        # The config may have changed since the URL was accepted.
+        return check_url(url, self._config)
+
+    async def _send(self, sender: Sender, c: Claimed, finished: list[Outcome]) -> None:
+        config = self._config
+        started, at = time.monotonic(), now_us()
+        status, error, retry_after = 0, None, None
+        try:
+            url = self._target(c)
+            headers = [(b"content-type", b"application/json"), (b"user-agent", _USER_AGENT)]
+            if c.kind == "webhook" and c.secret is not None:
+                headers += signing.headers(c.secret, c.id, int(time.time()), c.body)
+            status, retry_after = await sender.post(url, headers, c.body, config.timeout_seconds)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except TimeoutError:
+            error = f"No answer within {config.timeout_seconds:g} s."
+        except (Refused, InvalidInput) as exc:
+            error = str(exc)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        elapsed = round((time.monotonic() - started) * 1000, 3)
+        finished.append(Outcome(c.ek, c.id, at, status, error, elapsed, retry_after))
+        if self._wake is not None:
+            self._wake.set()

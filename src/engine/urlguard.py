@@ -1,0 +1,70 @@
+"""Which webhook targets may be reached: the server-side request forgery guard.
+
+Checked twice. At creation, a URL must be HTTPS (plain HTTP only when the config allows it for
+local development) and a literal non-global address is refused. At each new connection the
+host is resolved again and every address it resolves to must be global, because DNS can change
+after creation; the connection then goes to the address that was checked, never re-resolved.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from .config import WebhookConfig
+from .errors import InvalidInput
+
+MAX_URL_LENGTH = 2048
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Refused(Exception):
+    """A target resolved to an address the configuration does not allow."""
+
+
+def address_allowed(address: str, config: WebhookConfig) -> bool:
+    """Whether a connection to this resolved address may be made."""
+    if config.allow_private:
+        return True
+    try:
+        ip: IpAddress = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    # is_global excludes loopback, private, link-local, shared (CGNAT), reserved, documentation
+    # and unspecified ranges; multicast is never a webhook receiver.
+    return ip.is_global and not ip.is_multicast
+
+
+def _literal(host: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def check_url(url: str, config: WebhookConfig, field: str = "url") -> str:
+    """The URL if it may be a webhook target, else InvalidInput naming `field`."""
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidInput(f"'{field}' is longer than {MAX_URL_LENGTH} characters.", field=field)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise InvalidInput(f"'{field}' is not a valid URL.", field=field) from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise InvalidInput(f"'{field}' must be an https:// URL.", field=field)
+    if parts.scheme == "http" and not config.allow_http:
+        raise InvalidInput(f"'{field}' must use HTTPS.", field=field)
+    if parts.username or parts.password:
+        raise InvalidInput(f"'{field}' must not carry credentials.", field=field)
+    if any(ch.isspace() for ch in url):
+        raise InvalidInput(f"'{field}' must not contain whitespace.", field=field)
+    literal = _literal(host)
+    if literal is not None and not address_allowed(str(literal), config):
+        raise InvalidInput(
+            f"'{field}' points to a private, loopback or link-local address.", field=field
+        )
+    return url
