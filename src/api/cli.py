@@ -1,4 +1,4 @@
-"""The `signalpost` command line: serve, workspace create|list, keys rotate.
+"""The `signalpost` command line: serve, workspace create|list|set-plan, keys rotate.
 
 Its flags and its --json output are a stable contract that scripts depend on.
 """
@@ -132,6 +132,16 @@ def _workspace_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workspace_set_plan(args: argparse.Namespace) -> int:
+    with _open(args) as engine:
+        ws = engine.set_plan(args.workspace, args.plan)
+    if args.json:
+        _print_json({"id": ws.id, "name": ws.name, "plan": ws.plan})
+    else:
+        print(f"{ws.id}  {ws.name}  plan={ws.plan}")
+    return 0
+
+
 def _keys_rotate(args: argparse.Namespace) -> int:
     with _open(args) as engine:
         rotated = engine.rotate_keys(args.workspace)
@@ -172,6 +182,13 @@ def _parser() -> argparse.ArgumentParser:
     listing = wsub.add_parser("list", help="list workspaces")
     store_args(listing)
     listing.set_defaults(func=_workspace_list)
+    set_plan = wsub.add_parser(
+        "set-plan", help="change a workspace's plan (a running server applies it at once)"
+    )
+    set_plan.add_argument("--workspace", required=True)
+    set_plan.add_argument("--plan", choices=PLANS, required=True)
+    store_args(set_plan)
+    set_plan.set_defaults(func=_workspace_set_plan)
 
     keys = sub.add_parser("keys", help="manage API keys")
     ksub = keys.add_subparsers(dest="action", required=True)

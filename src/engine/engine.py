@@ -118,6 +118,9 @@ class Engine:
     def rotate_keys(self, workspace_id: str) -> _workspaces.WorkspaceWithKeys:
         return self.writer.run(_workspaces.RotateKeys(workspace_id))
 
+    def set_plan(self, workspace_id: str, plan: str) -> _workspaces.Workspace:
+        return self.writer.run(_workspaces.SetPlan(workspace_id, plan))
+
     def workspaces(self) -> list[_workspaces.Workspace]:
         with self.store.read() as txn:
             return _workspaces.list_all(txn, self.store)

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from . import lists, matching, pending_rows, publish, rule_store
+from . import lists, matching, pending_rows, publish, rule_store, workspaces
 from .device import AgentRequest
 from .ipintel import IpInfo, IpIntelligence
 from .matching import Features
@@ -264,7 +264,7 @@ class IdentifyDevice:
             timestamp=iso(now),
             device=p.device,
             signals=p.signals,
-            scores=scores if self.scores_enabled else None,
+            scores=scores if self.scores_enabled and self._scored_plan(ctx) else None,
             ip=IpDocument(
                 p.ip.address, p.ip.city, p.ip.country, p.ip.lat, p.ip.lng, p.ip.asn, blocklisted
             ),
@@ -278,6 +278,12 @@ class IdentifyDevice:
         self._store_event(ctx, event, scores, now)
         publish.on_identification(ctx, self.tenant, event)
         return event
+
+    def _scored_plan(self, ctx: WriteContext) -> bool:
+        """Scores are a pro-and-above feature; the plan is read in the transaction, so a plan
+        change applies to the next identification."""
+        ws = workspaces.get(ctx.txn, ctx.store, self.tenant.workspace_id)
+        return ws.plan in rule_store.SCORE_PLANS
 
     def _decide(self, ctx: WriteContext, event: IdentificationEvent, now: int) -> None:
         """Rules in priority order: the first matching live rule sets the verdict and runs its

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import lmdb
 import msgspec
 
-from . import rules
+from . import rules, workspaces
 from .errors import InvalidInput, NotFound
 from .rule_program import Program, compile_condition
 from .rule_scalar import RuleSet
@@ -204,6 +204,22 @@ def _written(record: RuleRecord, received_us: int, now: int) -> RuleWritten:
     )  # fmt: skip
 
 
+SCORE_PLANS = ("pro", "scale", "enterprise")  # plans whose identifications carry `scores`
+
+
+def _check_plan(txn: lmdb.Transaction, store: Store, tenant: Tenant, program: Program) -> None:
+    """Rules on scores.* need a plan that computes scores: refused with a clear 400 otherwise."""
+    scored = [f for f in program.fields if f.startswith("scores.")]
+    if not scored:
+        return
+    plan = workspaces.get(txn, store, tenant.workspace_id).plan
+    if plan not in SCORE_PLANS:
+        raise InvalidInput(
+            f"'{scored[0]}' needs the pro plan or above (scores are not computed on {plan}).",
+            field="conditions",
+        )
+
+
 class CreateRule:
     def __init__(self, tenant: Tenant, request: RuleIn, received_us: int) -> None:
         self.tenant, self.request, self.received_us = tenant, request, received_us
@@ -217,9 +233,11 @@ class CreateRule:
         priority = req.priority
         if priority is None:
             priority = max((r.priority for r in existing), default=0) + 1
+        program = compile_condition(req.conditions)
+        _check_plan(txn, store, self.tenant, program)
         record = RuleRecord(
             f"rul_{secrets.token_hex(6)}", req.name, req.conditions, req.action, priority,
-            req.status, ctx.now_us, ctx.now_us, compile_condition(req.conditions),
+            req.status, ctx.now_us, ctx.now_us, program,
         )  # fmt: skip
         txn.put(_rule_key(prefix, record.id), _enc.encode(record), db=store.lists)
         _bump(txn, store, prefix)
@@ -246,6 +264,7 @@ class UpdateRule:
             rules.validate(p.conditions, names)
             record.conditions = p.conditions
             record.program = compile_condition(p.conditions)
+            _check_plan(txn, store, self.tenant, record.program)
         if p.action is not None:
             _check_side_effects(p.action.sideEffects, names, "action.sideEffects")
             record.action = p.action

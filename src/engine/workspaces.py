@@ -124,6 +124,23 @@ class RotateKeys:
         return WorkspaceWithKeys(ws.id, ws.name, ws.plan, keys)
 
 
+class SetPlan:
+    """Change a workspace's plan; requests read it with their key, so it applies at once."""
+
+    def __init__(self, workspace_id: str, plan: str) -> None:
+        if plan not in PLANS:
+            raise InvalidInput(f"'plan' must be one of {', '.join(PLANS)}.", field="plan")
+        self.workspace_id, self.plan = workspace_id, plan
+
+    def apply(self, ctx: WriteContext) -> Workspace:
+        raw = ctx.txn.get(_ws_key(self.workspace_id), db=ctx.store.catalog)
+        if raw is None:
+            raise NotFound(f"No workspace {self.workspace_id}.", field="workspace")
+        ws = msgspec.structs.replace(_ws_decoder.decode(raw), plan=self.plan)
+        ctx.txn.put(_ws_key(ws.id), _ws_encoder.encode(ws), db=ctx.store.catalog)
+        return ws
+
+
 def authenticate(txn: lmdb.Transaction, store: Store, api_key: str) -> KeyInfo:
     raw = txn.get(_key_key(api_key), db=store.catalog)
     if raw is None:

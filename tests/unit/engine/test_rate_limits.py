@@ -1,0 +1,63 @@
+"""The limiter: the documents' table, fixed windows shared by every process, bursts."""
+
+from __future__ import annotations
+
+from engine.rate_limits import DEFAULT_PLANS, Limit, Limiter, RateLimitConfig
+
+
+def test_default_table_has_the_documents_numbers():
+    assert DEFAULT_PLANS["scale"]["ingest"] == Limit(1000, 1)
+    assert DEFAULT_PLANS["growth"]["ingest"] == DEFAULT_PLANS["starter"]["ingest"] == Limit(100, 1)
+    assert all(
+        DEFAULT_PLANS[p]["analytics"] == Limit(60, 60)
+        for p in ("starter", "growth", "pro", "scale")
+    )
+    assert DEFAULT_PLANS["starter"]["device_read"] == Limit(100, 60, 10)
+    assert DEFAULT_PLANS["pro"]["device_read"] == Limit(1000, 60, 50)
+    assert DEFAULT_PLANS["starter"]["device_manage"] == Limit(30, 60, 10)
+    assert DEFAULT_PLANS["pro"]["device_manage"] == Limit(100, 60, 50)
+    assert DEFAULT_PLANS["enterprise"] == {}
+
+
+def test_two_limiters_on_one_directory_count_together(tmp_path):
+    a, b = Limiter(tmp_path, RateLimitConfig()), Limiter(tmp_path, RateLimitConfig())
+    try:
+        now = 1_800_000_000.25
+        results = [
+            (a if i % 2 else b).check("ws_1", "starter", "analytics", now) for i in range(70)
+        ]
+        assert sum(r.allowed for r in results) == 60
+        assert [r.remaining for r in results[:3]] == [59, 58, 57]
+        refused = results[-1]
+        assert not refused.allowed and refused.reset == 1_800_000_060  # next minute boundary
+        assert refused.retry_after == 60  # 59.75 s, rounded up
+        # Another workspace, and the next window, start from zero.
+        assert a.check("ws_2", "starter", "analytics", now).allowed
+        assert b.check("ws_1", "starter", "analytics", now + 60).remaining == 59
+    finally:
+        a.close()
+        b.close()
+
+
+def test_burst_is_per_second_and_retry_after_is_the_next_second(tmp_path):
+    limiter = Limiter(tmp_path, RateLimitConfig())
+    try:
+        now = 1_800_000_000.6
+        results = [limiter.check("ws", "starter", "device_read", now) for _ in range(12)]
+        assert [r.allowed for r in results] == [True] * 10 + [False] * 2
+        assert results[-1].retry_after == 1 and results[-1].remaining == 90
+        assert limiter.check("ws", "starter", "device_read", now + 0.5).allowed
+    finally:
+        limiter.close()
+
+
+def test_enterprise_and_disabled_are_unlimited(tmp_path):
+    limiter = Limiter(tmp_path, RateLimitConfig())
+    (tmp_path / "off").mkdir()
+    off = Limiter(tmp_path / "off", RateLimitConfig(enabled=False))
+    try:
+        assert limiter.check("ws", "enterprise", "ingest") is None
+        assert off.check("ws", "starter", "ingest") is None
+    finally:
+        limiter.close()
+        off.close()
