@@ -138,13 +138,13 @@ class Engine:
         self, api_key: str, kind: _rate_limits.LimitClass | None
     ) -> tuple[_workspaces.KeyInfo, _rate_limits.Decision | None]:
         """Authenticate, then count the request against its workspace's plan limit for `kind`
-        (the plan read in the same snapshot, so a plan change applies at once). Raises
+        (the plan is kept in the key record, so a plan change applies at once). Raises
         InvalidApiKey, or RateLimited (which carries the decision for the headers)."""
         with self.store.read() as txn:
             info = _workspaces.authenticate(txn, self.store, api_key)
             if kind is None or not self.config.rate_limits.enabled:
                 return info, None
-            plan = _workspaces.get(txn, self.store, info.workspace_id).plan
+            plan = info.plan or _workspaces.get(txn, self.store, info.workspace_id).plan
         decision = self.limiter.check(info.workspace_id, plan, kind)
         if decision is not None and not decision.allowed:
             self._rejections.add(info.workspace_id)

@@ -34,6 +34,9 @@ class KeyInfo(msgspec.Struct, frozen=True, array_like=True):
     workspace_id: str
     environment: Environment
     public: bool
+    # The workspace's plan, copied into each key record (and rewritten by SetPlan) so that the
+    # one read that authenticates a request also yields its rate limits.
+    plan: str = ""
 
     @property
     def tenant(self) -> Tenant:
@@ -78,7 +81,9 @@ def _new_keys() -> Keys:
     return Keys(**{kind: f"{kind}_{secrets.token_urlsafe(24)}" for kind in KEY_KINDS})
 
 
-def _install_keys(txn: lmdb.Transaction, store: Store, workspace_id: str, keys: Keys) -> None:
+def _install_keys(
+    txn: lmdb.Transaction, store: Store, workspace_id: str, keys: Keys, plan: str
+) -> None:
     old = txn.get(_index_key(workspace_id), db=store.catalog)
     if old is not None:
         for key_hash in _hashes_decoder.decode(old):
@@ -86,7 +91,8 @@ def _install_keys(txn: lmdb.Transaction, store: Store, workspace_id: str, keys: 
     hashes = []
     for kind in KEY_KINDS:
         value = getattr(keys, kind)
-        info = KeyInfo(workspace_id, "live" if "live" in kind else "test", kind.startswith("pk"))
+        env = "live" if "live" in kind else "test"
+        info = KeyInfo(workspace_id, env, kind.startswith("pk"), plan)  # type: ignore[arg-type]
         key = _key_key(value)
         txn.put(key, _ws_encoder.encode(info), db=store.catalog)
         hashes.append(key)
@@ -106,7 +112,7 @@ class CreateWorkspace:
         ws = Workspace(f"ws_{secrets.token_hex(8)}", self.name, self.plan, ctx.now_us)  # type: ignore[arg-type]
         ctx.txn.put(_ws_key(ws.id), _ws_encoder.encode(ws), db=ctx.store.catalog)
         keys = _new_keys()
-        _install_keys(ctx.txn, ctx.store, ws.id, keys)
+        _install_keys(ctx.txn, ctx.store, ws.id, keys, ws.plan)
         return WorkspaceWithKeys(ws.id, ws.name, ws.plan, keys)
 
 
@@ -120,7 +126,7 @@ class RotateKeys:
             raise NotFound(f"No workspace {self.workspace_id}.", field="workspace")
         ws = _ws_decoder.decode(raw)
         keys = _new_keys()
-        _install_keys(ctx.txn, ctx.store, ws.id, keys)
+        _install_keys(ctx.txn, ctx.store, ws.id, keys, ws.plan)
         return WorkspaceWithKeys(ws.id, ws.name, ws.plan, keys)
 
 
@@ -138,6 +144,12 @@ class SetPlan:
             raise NotFound(f"No workspace {self.workspace_id}.", field="workspace")
         ws = msgspec.structs.replace(_ws_decoder.decode(raw), plan=self.plan)
         ctx.txn.put(_ws_key(ws.id), _ws_encoder.encode(ws), db=ctx.store.catalog)
+        hashes = ctx.txn.get(_index_key(ws.id), db=ctx.store.catalog)
+        for key_hash in _hashes_decoder.decode(hashes) if hashes is not None else []:
+            raw_info = ctx.txn.get(key_hash, db=ctx.store.catalog)
+            if raw_info is not None:
+                info = msgspec.structs.replace(_key_decoder.decode(raw_info), plan=self.plan)
+                ctx.txn.put(key_hash, _ws_encoder.encode(info), db=ctx.store.catalog)
         return ws
 
 

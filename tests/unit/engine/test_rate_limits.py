@@ -61,3 +61,17 @@ def test_enterprise_and_disabled_are_unlimited(tmp_path):
     finally:
         limiter.close()
         off.close()
+
+
+def test_high_limits_lease_from_the_shared_counter_within_one_lease_per_process(tmp_path):
+    a, b = Limiter(tmp_path, RateLimitConfig()), Limiter(tmp_path, RateLimitConfig())
+    try:
+        now = 1_800_000_000.1
+        results = [(a if i % 3 else b).check("ws", "scale", "ingest", now) for i in range(1500)]
+        allowed = sum(r.allowed for r in results)
+        assert 1000 - 2 * 9 <= allowed <= 1000  # leases of 10: at most 9 unused per process
+        assert all(0 <= r.remaining <= 1000 for r in results)
+        assert a.check("ws", "scale", "ingest", now + 1).allowed  # the next second starts anew
+    finally:
+        a.close()
+        b.close()
