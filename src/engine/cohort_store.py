@@ -28,7 +28,7 @@ from pyroaring import BitMap
 
 from . import cohort_watch, cohorts, dictionary
 from .errors import InvalidInput, NotFound
-from .store import Store
+from .store import Store, prefixed
 from .tenant import Tenant
 from .timeutil import iso, now_us
 from .writer import WriteContext, Writer
@@ -108,14 +108,7 @@ def out(record: CohortRecord) -> CohortOut:
 
 
 def records(txn: lmdb.Transaction, store: Store, prefix: bytes) -> list[CohortRecord]:
-    head = b"c" + prefix
-    found = []
-    with txn.cursor(db=store.cohorts) as cur:
-        if cur.set_range(head):
-            for key, value in cur:
-                if not key.startswith(head):
-                    break
-                found.append(_record_dec.decode(value))
+    found = [_record_dec.decode(v) for _, v in prefixed(txn, store.cohorts, b"c" + prefix)]
     return sorted(found, key=lambda r: (r.created_us, r.id))
 
 
@@ -149,16 +142,12 @@ def _store_members(
         txn.put(_replaced_key(prefix, record.id, record.snapshot), now.to_bytes(8, "big"), db=db)
     head = b"m" + prefix + record.id.encode() + b"\x00"
     stale = []
-    with txn.cursor(db=db) as cur:
-        if cur.set_range(head):
-            for key in cur.iternext(values=False):
-                if not key.startswith(head):
-                    break
-                n = int.from_bytes(key[-8:], "big")
-                replaced = txn.get(_replaced_key(prefix, record.id, n), db=db)
-                age = now - int.from_bytes(replaced, "big") if replaced else 0
-                if n < number and replaced and age > SNAPSHOT_KEEP_US:
-                    stale.append((bytes(key), n))
+    for key, _ in prefixed(txn, db, head, values=False):
+        n = int.from_bytes(key[-8:], "big")
+        replaced = txn.get(_replaced_key(prefix, record.id, n), db=db)
+        age = now - int.from_bytes(replaced, "big") if replaced else 0
+        if n < number and replaced and age > SNAPSHOT_KEEP_US:
+            stale.append((key, n))
     for key, n in stale:
         txn.delete(key, db=db)
         txn.delete(_replaced_key(prefix, record.id, n), db=db)
@@ -251,13 +240,9 @@ def page_members(
 def touched(txn: lmdb.Transaction, store: Store, prefix: bytes) -> tuple[list[bytes], BitMap]:
     head = cohort_watch.queue_head(prefix)
     keys, users = [], BitMap()
-    with txn.cursor(db=store.cohorts) as cur:
-        if cur.set_range(head):
-            for key, value in cur:
-                if not key.startswith(head):
-                    break
-                keys.append(bytes(key))
-                users.update(np.frombuffer(value, np.uint32).tolist())
+    for key, value in prefixed(txn, store.cohorts, head):
+        keys.append(key)
+        users.update(np.frombuffer(value, np.uint32).tolist())
     return keys, users
 
 
@@ -329,14 +314,7 @@ class DeleteCohort:
         txn.delete(_key(prefix, self.cohort_id), db=db)
         for head in (b"m", b"r"):
             start = head + prefix + self.cohort_id.encode() + b"\x00"
-            with txn.cursor(db=db) as cur:
-                keys = []
-                if cur.set_range(start):
-                    for key in cur.iternext(values=False):
-                        if not key.startswith(start):
-                            break
-                        keys.append(bytes(key))
-            for key in keys:
+            for key, _ in list(prefixed(txn, db, start, values=False)):
                 txn.delete(key, db=db)
         _rewatch(txn, ctx.store, prefix)
         return {"deleted": True, "id": self.cohort_id}

@@ -23,7 +23,7 @@ from . import discovery
 from .config import DiscoveryConfig
 from .errors import NotFound
 from .segments import list_segments
-from .store import Store
+from .store import Store, prefixed
 from .tenant import Tenant
 from .timeutil import iso, now_us
 from .workspaces import list_all
@@ -73,15 +73,7 @@ def _key(prefix: bytes, queued_us: int, run_id: str) -> bytes:
 
 def runs(txn: lmdb.Transaction, store: Store, prefix: bytes) -> list[tuple[bytes, Run]]:
     """Oldest first."""
-    head = b"d" + prefix
-    out = []
-    with txn.cursor(db=store.discovery) as cur:
-        if cur.set_range(head):
-            for key, value in cur:
-                if not key.startswith(head):
-                    break
-                out.append((bytes(key), _dec.decode(value)))
-    return out
+    return [(k, _dec.decode(v)) for k, v in prefixed(txn, store.discovery, b"d" + prefix)]
 
 
 def answer(run: Run, limit: int) -> RunAnswer:

@@ -100,3 +100,16 @@ def _is_disk_full(exc: lmdb.Error) -> bool:
         or f"errno {errno.ENOSPC}" in text
         or isinstance(exc, lmdb.DiskError)
     )
+
+
+def prefixed(
+    txn: lmdb.Transaction, db: lmdb._Database, head: bytes, values: bool = True
+) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of every key starting with `head`, in key order (value b"" unless asked)."""
+    with txn.cursor(db=db) as cur:
+        if not cur.set_range(head):
+            return
+        for key, value in cur:
+            if not key.startswith(head):
+                return
+            yield bytes(key), (value if values else b"")
