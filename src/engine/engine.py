@@ -8,23 +8,17 @@ from concurrent.futures import Future
 from types import TracebackType
 
 from . import backtest as _backtest
-from . import cohort_store as _cohort_store
-from . import cohorts as _cohorts
-from . import device_analytics as _device_analytics
 from . import discovery_runs as _discovery_runs
 from . import events as _events
 from . import export as _export
-from . import funnels as _funnels
 from . import identification as _ident
 from . import lists as _lists
-from . import outbox as _outbox
 from . import pending_rows as _pending_rows
 from . import profiles as _profiles
 from . import rate_limits as _rate_limits
 from . import rule_store as _rules
 from . import usage as _usage
 from . import visitors as _visitors
-from . import webhooks as _webhooks
 from . import workspaces as _workspaces
 from .compaction import Compactor, merge_step
 from .config import EngineConfig
@@ -32,16 +26,18 @@ from .delivery import DeliveryWorker
 from .device import AgentRequest
 from .errors import InvalidInput
 from .ipintel import IpIntelligence
+from .queries import Queries
 from .segments import SCHEMAS
 from .store import Store
 from .tenant import Tenant
 from .timeutil import month_of, month_start_us, now_us
 from .urlguard import check_url
 from .usage import Usage, read_usage
+from .webhook_calls import WebhookCalls
 from .writer import Writer
 
 
-class Engine:
+class Engine(Queries, WebhookCalls):
     """Open with `Engine.open(path, config)`; use as a context manager or call `close()`."""
 
     def __init__(self, path: str | os.PathLike[str], config: EngineConfig | None = None) -> None:
@@ -398,166 +394,12 @@ class Engine:
             self.store, tenant, rule_id, request or _backtest.BacktestIn(), now
         )
 
-    # -- webhooks ----------------------------------------------------------------------------
-
-    def _create_webhook_op(
-        self, tenant: Tenant, request: _webhooks.WebhookIn
-    ) -> _webhooks.CreateWebhook:
-        check_url(request.url, self.config.webhooks)
-        return _webhooks.CreateWebhook(tenant, request)
-
-    def create_webhook(
-        self, tenant: Tenant, request: _webhooks.WebhookIn
-    ) -> _webhooks.WebhookCreated:
-        return self.writer.run(self._create_webhook_op(tenant, request))
-
-    async def create_webhook_async(
-        self, tenant: Tenant, request: _webhooks.WebhookIn
-    ) -> _webhooks.WebhookCreated:
-        return await self.writer.submit_async(self._create_webhook_op(tenant, request))
-
-    def webhooks(
-        self, tenant: Tenant, status: str | None = None, limit: int = 20, offset: int = 0
-    ) -> _webhooks.WebhookPage:
-        with self.store.read() as txn:
-            return _webhooks.listing(txn, self.store, tenant.prefix, status, limit, offset)
-
-    def webhook(self, tenant: Tenant, webhook_id: str) -> _webhooks.WebhookOut:
-        with self.store.read() as txn:
-            record = _webhooks.get(txn, self.store, tenant.prefix, webhook_id)
-            ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
-            return _webhooks.out(record, _outbox.stats(txn, self.store, ek))
-
-    def _update_webhook_op(
-        self, tenant: Tenant, webhook_id: str, patch: _webhooks.WebhookPatch
-    ) -> _webhooks.UpdateWebhook:
-        if patch.url is not None:
-            check_url(patch.url, self.config.webhooks)
-        return _webhooks.UpdateWebhook(tenant, webhook_id, patch)
-
-    def update_webhook(
-        self, tenant: Tenant, webhook_id: str, patch: _webhooks.WebhookPatch
-    ) -> _webhooks.WebhookUpdated:
-        return self.writer.run(self._update_webhook_op(tenant, webhook_id, patch))
-
-    async def update_webhook_async(
-        self, tenant: Tenant, webhook_id: str, patch: _webhooks.WebhookPatch
-    ) -> _webhooks.WebhookUpdated:
-        return await self.writer.submit_async(self._update_webhook_op(tenant, webhook_id, patch))
-
-    def delete_webhook(self, tenant: Tenant, webhook_id: str) -> _webhooks.WebhookDeleted:
-        return self.writer.run(_webhooks.DeleteWebhook(tenant, webhook_id))
-
-    async def delete_webhook_async(
-        self, tenant: Tenant, webhook_id: str
-    ) -> _webhooks.WebhookDeleted:
-        return await self.writer.submit_async(_webhooks.DeleteWebhook(tenant, webhook_id))
-
-    def webhook_deliveries(
-        self, tenant: Tenant, webhook_id: str, limit: int = 20, status: str | None = None
-    ) -> _outbox.DeliveryPage:
-        """Recent deliveries of a webhook, newest first, with their attempts."""
-        with self.store.read() as txn:
-            _webhooks.get(txn, self.store, tenant.prefix, webhook_id)
-            ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
-            return _outbox.page(txn, self.store, ek, limit, status)
-
-    def replay_delivery(
-        self, tenant: Tenant, webhook_id: str, delivery_id: str
-    ) -> _outbox.DeliveryOut:
-        return self.writer.run(_webhooks.ReplayDelivery(tenant, webhook_id, delivery_id))
-
-    async def replay_delivery_async(
-        self, tenant: Tenant, webhook_id: str, delivery_id: str
-    ) -> _outbox.DeliveryOut:
-        op = _webhooks.ReplayDelivery(tenant, webhook_id, delivery_id)
-        return await self.writer.submit_async(op)
-
     # -- reading back --------------------------------------------------------------------
 
     def usage(self, workspace_id: str, at_us: int | None = None) -> Usage:
         at = now_us() if at_us is None else at_us
         with self.store.read() as txn:
             return read_usage(txn, self.store, workspace_id, month_of(at), month_start_us(at))
-
-    def funnel(self, tenant: Tenant, query: _funnels.FunnelQuery) -> _funnels.FunnelResult:
-        with self.store.read() as txn:
-            members = None
-            if query.cohort_id is not None:
-                record = _cohort_store.get(txn, self.store, tenant.prefix, query.cohort_id)
-                members = _cohort_store.members(txn, self.store, tenant.prefix, record)
-            return _funnels.run(txn, self.store, tenant, query, members)
-
-    # -- device analytics ------------------------------------------------------------------
-
-    def identification_analytics(
-        self, tenant: Tenant, lo: int, hi: int, group_by: str | None, verdict: str | None
-    ) -> _device_analytics.EventsAnswer:
-        with self.store.read() as txn:
-            return _device_analytics.events(txn, self.store, tenant, lo, hi, group_by, verdict)  # type: ignore[arg-type]
-
-    def signal_analytics(
-        self, tenant: Tenant, lo: int, hi: int, group_by: str | None, signal: str | None
-    ) -> _device_analytics.SignalsAnswer:
-        with self.store.read() as txn:
-            return _device_analytics.signals(txn, self.store, tenant, lo, hi, group_by, signal)  # type: ignore[arg-type]
-
-    # -- auto-discovery --------------------------------------------------------------------
-
-    def trigger_discovery(self, tenant: Tenant) -> _discovery_runs.RunAnswer:
-        """Queue a run (or answer the one queued or running); the runner starts it shortly."""
-        run = self.writer.run(_discovery_runs.Trigger(tenant.prefix))
-        if self._discovery is not None:
-            self._discovery.notify()
-        return _discovery_runs.answer(run, 0)
-
-    def discovery_results(self, tenant: Tenant, limit: int = 20) -> _discovery_runs.RunAnswer:
-        with self.store.read() as txn:
-            run = _discovery_runs.latest_completed(txn, self.store, tenant.prefix)
-        return _discovery_runs.answer(run, limit)
-
-    def discovery_run(
-        self, tenant: Tenant, run_id: str, limit: int = 20
-    ) -> _discovery_runs.RunAnswer:
-        with self.store.read() as txn:
-            run = _discovery_runs.get_run(txn, self.store, tenant.prefix, run_id)
-        return _discovery_runs.answer(run, limit)
-
-    # -- cohorts ---------------------------------------------------------------------------
-
-    def create_cohort(
-        self, tenant: Tenant, request: _cohort_store.CohortIn
-    ) -> _cohort_store.CohortOut:
-        """Evaluates the definition over every user in a snapshot, then stores it."""
-        with self.store.read() as txn:
-            at = now_us()
-            bitmap = _cohorts.evaluate(txn, self.store, tenant, request.definition, at)
-        return self.writer.run(_cohort_store.CreateCohort(tenant, request, bitmap, at))
-
-    def cohorts(self, tenant: Tenant, limit: int, offset: int) -> _cohort_store.CohortPage:
-        with self.store.read() as txn:
-            found = _cohort_store.records(txn, self.store, tenant.prefix)
-        page = [_cohort_store.out(r) for r in found[offset : offset + limit]]
-        return _cohort_store.CohortPage(page, len(found))
-
-    def cohort(self, tenant: Tenant, cohort_id: str) -> _cohort_store.CohortOut:
-        with self.store.read() as txn:
-            return _cohort_store.out(_cohort_store.get(txn, self.store, tenant.prefix, cohort_id))
-
-    def cohort_members(
-        self, tenant: Tenant, cohort_id: str, limit: int = 500, cursor: str | None = None
-    ) -> _cohort_store.MembersPage:
-        with self.store.read() as txn:
-            return _cohort_store.page_members(txn, self.store, tenant, cohort_id, limit, cursor)
-
-    def delete_cohort(self, tenant: Tenant, cohort_id: str) -> dict[str, object]:
-        return self.writer.run(_cohort_store.DeleteCohort(tenant, cohort_id))
-
-    def refresh_cohorts(self, tenant: Tenant) -> int:
-        """Apply what ingestion queued for the tenant's cohorts now (the compactor does it about
-        every second); returns how many cohorts changed."""
-        refresh_us = self.config.cohort_refresh_seconds * 1_000_000
-        return _cohort_store.refresh(self.store, self.writer, tenant.prefix, refresh_us)
 
     def export_ndjson(self, tenant: Tenant, from_us: int, to_us: int) -> Iterator[bytes]:
         return _export.ndjson(self.store, tenant, from_us, to_us)
