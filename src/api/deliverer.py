@@ -22,6 +22,9 @@ from .config import load_config
 
 
 def run(data_dir: str) -> int:
+    # Deliveries yield the CPU to request handling: on busy cores the identification path keeps
+    # its latency and deliveries wait a little (they are asynchronous by contract).
+    os.nice(10)
     config = load_config()
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
