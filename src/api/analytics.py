@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -11,12 +10,11 @@ from starlette.routing import Route
 
 from engine import profiles
 from engine.errors import InvalidInput
-from engine.timeutil import to_us
 
 from . import ingest_path
 from .auth import authenticate
 from .body import read_body
-from .responses import json_response
+from .responses import instant_param, json_response
 from .state import state_of
 
 
@@ -50,16 +48,7 @@ async def get_usage(request: Request) -> Response:
 
 
 def _instant(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
-    except ValueError:
-        raise InvalidInput(f"'{name}' must be an ISO 8601 date or date-time.", field=name) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return to_us(value)
+    return instant_param(request, name, default)
 
 
 async def get_export(request: Request) -> Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from functools import lru_cache
 
 import msgspec
@@ -16,12 +15,12 @@ from engine import codec, identification
 from engine.device import AgentRequest
 from engine.errors import InvalidInput
 from engine.identification import AgentAnswer
-from engine.timeutil import now_us, to_us
+from engine.timeutil import now_us
 from engine.workspaces import KeyInfo
 
 from .auth import authenticate
 from .body import read_body
-from .responses import json_response
+from .responses import instant_param, json_response
 from .state import AppState, state_of
 
 _encoder = msgspec.json.Encoder()
@@ -120,14 +119,7 @@ async def get_event(request: Request) -> Response:
 
 
 def _instant(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith("Z") else raw)
-    except ValueError:
-        raise InvalidInput(f"'{name}' must be an ISO 8601 date-time.", field=name) from None
-    return to_us(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return instant_param(request, name, None)
 
 
 def _limit(request: Request) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,11 +32,17 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     return value
 
 
-def instant_param(request: Request, name: str) -> int:
-    """A required ISO 8601 date or date-time query parameter, in µs, or a 400 naming it."""
+_REQUIRED = object()
+
+
+def instant_param(request: Request, name: str, default: Any = _REQUIRED) -> Any:
+    """An ISO 8601 date or date-time query parameter in µs (UTC unless it says otherwise);
+    `default` when absent, or a 400 naming it when it is required or malformed."""
     raw = request.query_params.get(name)
     if not raw:
-        raise InvalidInput(f"'{name}' is required (ISO 8601).", field=name)
+        if default is _REQUIRED:
+            raise InvalidInput(f"'{name}' is required (ISO 8601).", field=name)
+        return default
     try:
         return parse_instant(raw)
     except ValueError:
