@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.rate_limits import Decision, LimitClass
 
-STATE_KEY = "signalpost.ratelimit"
+SCOPE_KEY = "signalpost.ratelimit"
 _INGEST = ("/v1/events", "/v1/events/batch", "/v1/agent/identify")
 _ANALYTICS = ("/v1/identify", "/v1/usage", "/v1/export", "/v1/funnels", "/v1/cohorts",
               "/v1/auto-discovery")  # fmt: skip
@@ -34,12 +34,14 @@ def kind_of(method: str, path: str) -> LimitClass | None:
 
 
 def remember(scope: dict[str, Any], decision: Decision | None) -> None:
+    # In the request's own scope, not scope["state"]: a server may share that dict between
+    # requests (lifespan state), and one request's headers must not reach another's answer.
     if decision is not None:
-        scope.setdefault("state", {})[STATE_KEY] = decision
+        scope[SCOPE_KEY] = decision
 
 
 def headers_of(scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-    decision = scope.get("state", {}).get(STATE_KEY)
+    decision = scope.get(SCOPE_KEY)
     return decision.headers() if decision is not None else []
 
 
