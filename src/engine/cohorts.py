@@ -250,22 +250,15 @@ def _by_traits(ctx: _Context, node: PropertyCondition) -> BitMap:
             if holds(condition, profiles.traits_of(ctx.txn, ctx.store, ctx.tenant, user_id)):
                 out.add(ident)
         return out
+    profiled = BitMap()
     for user_id, traits in profiles.all_traits(ctx.txn, ctx.store, ctx.tenant):
+        ident = dictionary.lookup(ctx.txn, ctx.store, prefix, dictionary.USER, user_id)
+        if ident is None:
+            continue
+        profiled.add(ident)
         if holds(condition, traits):
-            ident = dictionary.lookup(ctx.txn, ctx.store, prefix, dictionary.USER, user_id)
-            if ident is not None:
-                out.add(ident)
+            out.add(ident)
     # Users never identified have no traits: they match what a missing property matches.
     if holds(condition, {}):
-        out |= ctx.universe - _profiled(ctx)
-    return out
-
-
-def _profiled(ctx: _Context) -> BitMap:
-    prefix = ctx.tenant.prefix
-    out = BitMap()
-    for user_id, _ in profiles.all_traits(ctx.txn, ctx.store, ctx.tenant):
-        ident = dictionary.lookup(ctx.txn, ctx.store, prefix, dictionary.USER, user_id)
-        if ident is not None:
-            out.add(ident)
+        out |= ctx.universe - profiled
     return out

@@ -20,7 +20,7 @@ import lmdb
 import msgspec
 import numpy as np
 
-from .columns import VAR, VarColumn, decode_var, encode_var
+from .columns import FIXED_DTYPES, VAR, VarColumn, decode_var, encode_var
 from .segments import ADDED, SCHEMAS
 from .store import Store
 from .writer import WriteContext, Writer
@@ -96,11 +96,8 @@ def _as_columns(table: str, rows: list[list[Any]], names: Iterable[str]) -> dict
         if kind == VAR:
             out[name] = decode_var(encode_var(values))
         else:
-            out[name] = np.asarray(values, dtype=_DTYPES[kind]).reshape(len(values))
+            out[name] = np.asarray(values, dtype=FIXED_DTYPES[kind]).reshape(len(values))
     return out
-
-
-_DTYPES = {"i8": "<i8", "u4": "<u4", "f4": "<f4"}
 
 
 def read(

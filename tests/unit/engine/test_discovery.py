@@ -54,14 +54,18 @@ def _engine_with(tmp_path, rows) -> tuple[Engine, object]:
     return engine, tenant
 
 
-def test_planted_sequence_ranks_first_with_the_brute_force_phi(tmp_path):
-    rows, activation, retained = _population(random.Random(1), planted=True)
+def _analyse(tmp_path, rows) -> discovery.Analysis:
     engine, tenant = _engine_with(tmp_path, rows)
     try:
         with engine.store.read() as txn:
-            result = discovery.analyse(txn, engine.store, tenant, Settings(), NOW)
+            return discovery.analyse(txn, engine.store, tenant, Settings(), NOW)
     finally:
         engine.close()
+
+
+def test_planted_sequence_ranks_first_with_the_brute_force_phi(tmp_path):
+    rows, activation, retained = _population(random.Random(1), planted=True)
+    result = _analyse(tmp_path, rows)
     assert result.usersAnalysed == 2000 and result.retained == sum(retained)
     top = result.sequences[0]
     assert top.sequence == ["view_a", "view_b"] and top.minCount == 1
@@ -81,12 +85,7 @@ def test_planted_sequence_ranks_first_with_the_brute_force_phi(tmp_path):
 
 def test_no_signal_reports_nothing_highly_predictive(tmp_path):
     rows, _, _ = _population(random.Random(2), planted=False)
-    engine, tenant = _engine_with(tmp_path, rows)
-    try:
-        with engine.store.read() as txn:
-            result = discovery.analyse(txn, engine.store, tenant, Settings(), NOW)
-    finally:
-        engine.close()
+    result = _analyse(tmp_path, rows)
     assert result.usersAnalysed == 2000
     assert all(f.phi < 0.2 for f in result.sequences), result.sequences[:3]
     assert not any(f.band != "not predictive" for f in result.sequences)
@@ -94,12 +93,7 @@ def test_no_signal_reports_nothing_highly_predictive(tmp_path):
 
 def test_users_whose_retention_window_is_open_are_not_analysed(tmp_path):
     rows = [("new", "signup", NOW - 3 * DAY), ("old", "signup", NOW - 20 * DAY)]
-    engine, tenant = _engine_with(tmp_path, rows)
-    try:
-        with engine.store.read() as txn:
-            result = discovery.analyse(txn, engine.store, tenant, Settings(), NOW)
-    finally:
-        engine.close()
+    result = _analyse(tmp_path, rows)
     assert result.usersAnalysed == 1 and result.retained == 0
 
 
