@@ -1,11 +1,20 @@
-"""The limiter's added cost per request through the real server, at a fixed rate.
+"""The limiter's added cost per request through the real server, at 5,000 requests/s.
 
-Two servers (two stores, two workers each, an `enterprise` workspace each): one with limits
-off (the baseline), one counting every request against a ceiling no phase reaches. `hey` sends
-single events to each in turn at --rate requests/s; the servers' CPU seconds per answered request
-give the cost, and their difference the limiter's share. Rounds alternate the two.
+Three servers (three stores, two workers each, an `enterprise` workspace each), all started
+with the benchmark endpoints:
 
-    python benchmarks/load/limits.py [--rate 4000] [--duration 10] [--rounds 3]
+- `limits_off`: rate limits disabled, the baseline;
+- `leased`: ingestion counted against a limit no phase reaches and no burst, the shape of the
+  ingestion limits (most requests count against a local lease of the shared counter);
+- `locked`: the same with a per-second burst, the shape of the device API limits: every request
+  takes the shared file lock.
+
+`h2load` sends single events to each in turn at --rate requests/s (rounds alternate the order).
+Two figures per server and round: the server's CPU time per answered request (all processes),
+whose difference to the baseline of the same round is the limiter's share; and the time spent
+inside the limiter itself, which each worker totals in place (`api/limiter_timing.py`).
+
+    python benchmarks/load/limits.py [--rate 5000] [--duration 10] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -18,12 +27,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loadtools import cpu_seconds, run_hey
+import httpx
+from loadtools import cpu_seconds, run_h2load
 
 from api.process import ServerProcess, cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from report import emit
+
+CONFIGS = {
+    "limits_off": "[engine.rate_limits]\nenabled = false\n",
+    "leased": "[engine.rate_limits.plans.enterprise]\n"
+    "ingest = {requests = 1000000000, per_seconds = 1}\n",
+    "locked": "[engine.rate_limits.plans.enterprise]\n"
+    "ingest = {requests = 1000000000, per_seconds = 60, burst = 1000000000}\n",
+}
 
 
 def _tree(pid: int) -> list[int]:
@@ -32,13 +50,29 @@ def _tree(pid: int) -> list[int]:
     return [pid] + [d for child in found.stdout.split() for d in _tree(int(child))]
 
 
+def limiter_totals(url: str, workers: int) -> tuple[int, int]:
+    """(checks, nanoseconds) summed over the workers: each answers for itself, so ask on fresh
+    connections until every worker has answered."""
+    seen: dict[int, tuple[int, int]] = {}
+    for _ in range(200):
+        with httpx.Client(timeout=10) as client:
+            body = client.get(f"{url}/v1/_baseline/limiter").json()
+        seen[body["pid"]] = (body["calls"], body["ns"])
+        if len(seen) == workers:
+            break
+    else:
+        raise RuntimeError(f"only {len(seen)} of {workers} workers answered")
+    return sum(c for c, _ in seen.values()), sum(n for _, n in seen.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--rate", type=int, default=4000)
+    parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,60 +81,76 @@ def main(argv: list[str] | None = None) -> int:
         body.write_text(
             json.dumps({"user_id": "u1", "event": "page_viewed", "properties": {"p": 1}})
         )
-        # Two stores and servers, the same enterprise workspace: limits off, and limits on with
-        # a ceiling no phase reaches (every request counted, none refused).
-        configs = {
-            "limits_off": "[engine.rate_limits]\nenabled = false\n",
-            "limited": "[engine.rate_limits.plans.enterprise]\n"
-            "ingest = {requests = 1000000000, per_seconds = 1}\n",
-        }
         servers, keys, pids = {}, {}, {}
-        for name, text in configs.items():
+        for name, text in CONFIGS.items():
             data = tmpdir / name
             ws = cli("workspace", "create", "--name", name, "--plan", "enterprise", data=data)
             (tmpdir / f"{name}.toml").write_text(text)
-            env = {"SIGNALPOST_CONFIG": str(tmpdir / f"{name}.toml")}
-            servers[name] = ServerProcess(data, workers=2, env=env).__enter__()
+            env = {"SIGNALPOST_CONFIG": str(tmpdir / f"{name}.toml"),
+                   "SIGNALPOST_BENCHMARK_ENDPOINTS": "1"}  # fmt: skip
+            servers[name] = ServerProcess(data, workers=args.workers, env=env).__enter__()
             keys[name] = ws["keys"]["plx_live"]
-        phases: dict[str, list[dict]] = {name: [] for name in configs}
+        phases: dict[str, list[dict]] = {name: [] for name in CONFIGS}
         try:
-            for name in configs:  # warm-up; by its end every worker runs
-                run_hey(f"{servers[name].url}/v1/events", body, keys[name], 2, args.rate)
+            for name in CONFIGS:  # warm-up; by its end every worker runs
+                run_h2load(f"{servers[name].url}/v1/events", body, keys[name], 3, args.rate)
             pids = {name: _tree(server.proc.pid) for name, server in servers.items()}
             for i in range(args.rounds):
-                # Alternate which server goes first, so order effects cancel over the rounds.
-                for name in list(configs)[:: 1 if i % 2 == 0 else -1]:
+                # Rotate which server goes first, so order effects cancel over the rounds.
+                order = list(CONFIGS)[i % 3 :] + list(CONFIGS)[: i % 3]
+                for name in order:
+                    url = servers[name].url
+                    calls0, ns0 = limiter_totals(url, args.workers)
                     before = cpu_seconds(pids[name])
-                    result = run_hey(f"{servers[name].url}/v1/events", body, keys[name],
-                                     args.duration, args.rate)  # fmt: skip
+                    result = run_h2load(f"{url}/v1/events", body, keys[name],
+                                        args.duration, args.rate)  # fmt: skip
                     used = cpu_seconds(pids[name]) - before
-                    answered = result["rps"] * args.duration
-                    result["server_cpu_us_per_request"] = round(1e6 * used / answered, 1)
+                    calls1, ns1 = limiter_totals(url, args.workers)
+                    result["server_cpu_us_per_request"] = round(1e6 * used / result["answered"], 1)
+                    checks = calls1 - calls0
+                    result["limiter_checks"] = checks
+                    result["limiter_us_per_check"] = (
+                        round((ns1 - ns0) / checks / 1000, 2) if checks else None
+                    )
                     phases[name].append(result)
         finally:
             for server in servers.values():
                 server.__exit__(None, None, None)
+
+    def median(name: str, field: str) -> float | None:
+        values = [r[field] for r in phases[name] if r[field] is not None]
+        return round(statistics.median(values), 2) if values else None
+
     summary = {
         name: {
-            "rps": round(statistics.median(r["rps"] for r in runs), 1),
-            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-            "server_cpu_us_per_request": statistics.median(
-                r["server_cpu_us_per_request"] for r in runs
-            ),
-            "non_2xx": sum(r["non_2xx"] for r in runs),
+            "rps": median(name, "rps"),
+            "mean_ms": median(name, "mean_ms"),
+            "server_cpu_us_per_request": median(name, "server_cpu_us_per_request"),
+            "limiter_us_per_check": median(name, "limiter_us_per_check"),
+            "non_2xx": sum(r["non_2xx"] for r in phases[name]),
         }
-        for name, runs in phases.items()
+        for name in CONFIGS
     }
-    added = round(summary["limited"]["server_cpu_us_per_request"]
-                  - summary["limits_off"]["server_cpu_us_per_request"], 1)  # fmt: skip
+    paired = {
+        name: sorted(
+            round(r["server_cpu_us_per_request"] - b["server_cpu_us_per_request"], 1)
+            for r, b in zip(phases[name], phases["limits_off"], strict=True)
+        )
+        for name in ("leased", "locked")
+    }
     results = {
         "rate": args.rate,
         "rounds": phases,
         "median": summary,
-        "added_us_per_request": added,
+        "cpu_added_us_per_request_paired": paired,
     }
-    emit(results, f"limiter: {added} µs CPU added per request at {args.rate}/s (budget <= 20 µs); "
-                  f"{summary}", args.out)  # fmt: skip
+    line = "; ".join(
+        f"{name}: limiter {summary[name]['limiter_us_per_check']} µs per request in place, "
+        f"CPU {statistics.median(paired[name]):+.1f} µs per request vs limits off "
+        f"(rounds {paired[name][0]:+.0f} to {paired[name][-1]:+.0f})"
+        for name in ("leased", "locked")
+    )
+    emit(results, f"at {args.rate}/s (budget <= 20 µs): {line}; {summary}", args.out)
     return 0
 
 

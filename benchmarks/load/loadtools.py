@@ -246,6 +246,32 @@ def run_hey(url: str, body: Path, key: str, duration: int, rate: int) -> dict:
             "non_2xx": sum(int(n) for c, n in codes.items() if not c.startswith("2"))}  # fmt: skip
 
 
+def run_h2load(url: str, body: Path, key: str, duration: int, rate: int, clients: int = 50) -> dict:
+    """A fixed total rate from `h2load` (Debian `nghttp2-client`) over HTTP/1.1: `clients`
+    connections, each sending rate/clients requests per second. h2load is C and keeps a rate
+    the Go client `hey` cannot on two shared cores; it reports the mean, not percentiles."""
+    out = subprocess.run(
+        ["h2load", "--h1", "-c", str(clients), "-t", "1", "--rps", str(rate / clients),
+         "-D", str(duration), "-d", str(body), "-H", f"authorization: Bearer {key}",
+         "-H", "content-type: application/json", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    if not (done and codes and rps and mean):
+        raise RuntimeError(f"unexpected h2load output:\n{out}")
+    return {
+        "client": "h2load",
+        "rps": float(rps.group(1)),
+        "answered": int(done.group(1)),
+        "ok_2xx": int(codes.group(1)),
+        "non_2xx": sum(int(codes.group(i)) for i in (2, 3, 4)),
+        "mean_ms": _ms(mean.group(1)),
+    }
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds of the processes (utime and stime of /proc/<pid>/stat)."""
     total = 0

@@ -19,6 +19,7 @@ from . import (
     discovery,
     funnels,
     ingest_path,
+    limiter_timing,
     lists,
     rules,
     system,
@@ -40,7 +41,7 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
         *lists.routes, *rules.routes, *webhooks.routes,
     ]  # fmt: skip
     if config.benchmark_endpoints:
-        routes += analytics.benchmark_routes + device.benchmark_routes
+        routes += analytics.benchmark_routes + device.benchmark_routes + limiter_timing.routes
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,6 +50,8 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
             yield
             return
         owned = Engine.open(config.data_dir, config.engine)
+        if config.benchmark_endpoints:
+            limiter_timing.install(owned)
         app.state.signalpost = AppState(owned, config)
         try:
             yield

@@ -189,6 +189,7 @@ class Compactor:
         self._dedup_window_us = dedup_window_us
         self._dedup_cursor = b""
         self._next_prune = 0.0
+        self._drained_at: dict[tuple[bytes, str], float] = {}
         self._pending: set[tuple[bytes, str]] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -227,6 +228,13 @@ class Compactor:
                     continue
                 self._compact(pending)
 
+    def _drain_due(self, prefix: bytes, table: str) -> bool:
+        now = time.monotonic()
+        if now - self._drained_at.get((prefix, table), -1e9) < self._config.drain_interval_seconds:
+            return False
+        self._drained_at[(prefix, table)] = now
+        return True
+
     def _prune_dedup(self) -> None:
         """One bounded pruning step of expired insert_ids, at most every few seconds."""
         if time.monotonic() < self._next_prune:
@@ -245,6 +253,9 @@ class Compactor:
             try:
                 if table == "cohorts":
                     cohort_store.refresh(self._store, self._writer, prefix, self._cohort_refresh_us)
+                    continue
+                if table in pending_rows.DATABASES and not self._drain_due(prefix, table):
+                    self.notify([(prefix, table)])  # its rows move on a later cycle
                     continue
                 pending_rows.drain_all(
                     self._store, self._writer, prefix, table, self._config.max_step_rows

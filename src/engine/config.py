@@ -21,6 +21,10 @@ class CompactionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     target_rows: int = 1 << 18
     # Upper bound of rows one merge step may copy, so that a step stays short.
     max_step_rows: int = 1 << 18
+    # Pending rows (identifications) move into a segment at most this often per table: each
+    # move is a write every request queues behind, and fewer, larger moves leave fewer small
+    # segments to merge. Readers see pending rows, so nothing waits on it.
+    drain_interval_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 1.0
     enabled: bool = True
 
 

@@ -21,9 +21,9 @@ import msgspec
 import numpy as np
 
 from .columns import FIXED_DTYPES, VAR, VarColumn, decode_var, encode_var
-from .segments import ADDED, SCHEMAS
+from .segments import ADDED, SCHEMAS, SegmentMeta, write_segment
 from .store import Store
-from .writer import WriteContext, Writer
+from .writer import WriteContext, Writer, encode_columns
 
 # The tables whose rows wait here, and the database that holds them: the one the same write
 # already touches, so a pending row adds no pages on other trees.
@@ -143,25 +143,73 @@ def delete_where(
     return len(gone)
 
 
-class DrainPending:
-    """The write operation that moves pending rows into a new level-0 segment."""
+class Drained(msgspec.Struct, frozen=True):
+    """Pending rows read in a snapshot and encoded as a segment, ready for the writer."""
 
-    def __init__(self, prefix: bytes, table: str, limit: int) -> None:
-        self.prefix, self.table, self.limit = prefix, table, limit
+    keys: list[bytes]
+    columns: dict[str, bytes]
+    min_ts: int
+    max_ts: int
+
+
+def prepare(store: Store, prefix: bytes, table: str, limit: int) -> Drained | None:
+    """Read and encode up to `limit` pending rows outside the writer (None when none wait).
+
+    Decoding the rows and encoding their columns is most of a drain's work; done here, the
+    writer's transaction (which every request of both workers queues behind) only checks that the
+    rows are still there, deletes them and writes the finished segment.
+    """
+    with store.read() as txn:
+        keys, rows = _rows(txn, database(store, table), prefix, table, limit)
+    if not rows:
+        return None
+    names = list(SCHEMAS[table])
+    columns = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+    ts = columns["ts"]
+    return Drained(keys, encode_columns(table, columns), min(ts), max(ts))
+
+
+def _take(txn: lmdb.Transaction, db: lmdb._Database, keys: list[bytes]) -> bool:
+    """Delete exactly these pending rows, or nothing if any of them is gone (deleted with its
+    visitor since the snapshot). Rows added meanwhile are not among the keys and stay."""
+    if any(txn.get(key, db=db) is None for key in keys):
+        return False
+    for key in keys:
+        txn.delete(key, db=db)
+    return True
+
+
+class DrainPending:
+    """The write operation that moves pending rows into a new level-0 segment: the rows a
+    `prepare` read when they are all still there, else up to `limit` rows read here."""
+
+    def __init__(
+        self, prefix: bytes, table: str, limit: int, prepared: Drained | None = None
+    ) -> None:
+        self.prefix, self.table, self.limit, self.prepared = prefix, table, limit, prepared
 
     def apply(self, ctx: WriteContext) -> int:
-        columns = ctx.columns(self.prefix, self.table)
         db = database(ctx.store, self.table)
+        ready = self.prepared
+        if ready is not None and _take(ctx.txn, db, ready.keys):
+            meta = SegmentMeta(len(ready.keys), ready.min_ts, ready.max_ts, 0, ctx.now_us)
+            write_segment(ctx.txn, ctx.store, self.prefix, self.table, ready.columns, meta)
+            ctx.written.add((self.prefix, self.table))
+            return len(ready.keys)
+        columns = ctx.columns(self.prefix, self.table)
         return drain(ctx.txn, db, self.prefix, self.table, columns, self.limit)
 
 
 def drain_all(store: Store, writer: Writer, prefix: bytes, table: str, limit: int) -> int:
     """Move every pending row of the table into segments of at most `limit` rows."""
     moved = 0
-    if table not in DATABASES or not waiting(store, prefix, table):
+    if table not in DATABASES:
         return moved
     while True:
-        n = writer.run(DrainPending(prefix, table, limit))
+        ready = prepare(store, prefix, table, limit)
+        if ready is None:
+            return moved
+        n = writer.run(DrainPending(prefix, table, limit, ready))
         moved += n
-        if n < limit:
+        if n < limit and len(ready.keys) < limit:
             return moved

@@ -28,6 +28,15 @@ from .store import Store, translate_errors
 log = logging.getLogger("signalpost.writer")
 
 
+def encode_columns(table: str, columns: dict[str, list[Any]]) -> dict[str, bytes]:
+    """Column lists (a table's values by name) as the encoded values of a segment."""
+    schema = SCHEMAS[table]
+    return {
+        name: encode_var(values) if schema[name] == VAR else encode_fixed(values, schema[name])
+        for name, values in columns.items()
+    }
+
+
 class WriteOp(Protocol):
     def apply(self, ctx: WriteContext) -> Any: ...
 
@@ -86,15 +95,8 @@ class WriteContext:
             ts = cols["ts"]
             if not ts:
                 continue
-            schema = SCHEMAS[table]
-            encoded = {
-                name: encode_var(values)
-                if schema[name] == VAR
-                else encode_fixed(values, schema[name])
-                for name, values in cols.items()
-            }
             meta = SegmentMeta(len(ts), min(ts), max(ts), 0, self.now_us)
-            write_segment(self.txn, self.store, prefix, table, encoded, meta)
+            write_segment(self.txn, self.store, prefix, table, encode_columns(table, cols), meta)
             self.written.add((prefix, table))
         self.interner.commit(self.txn)
         usage = self.store.usage

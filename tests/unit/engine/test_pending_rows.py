@@ -69,6 +69,10 @@ actions = st.lists(
         st.tuples(st.just("append"), st.lists(st.integers(0, 4), min_size=1, max_size=6)),
         st.tuples(st.just("drain"), st.integers(1, 5)),
         st.tuples(st.just("delete"), st.integers(0, 4)),
+        # A drain read in one snapshot and applied after later steps (`prepared`), as the
+        # compactor does while requests keep writing and deleting.
+        st.tuples(st.just("prepare"), st.integers(1, 5)),
+        st.tuples(st.just("prepared"), st.just(0)),
     ),
     max_size=25,
 )
@@ -86,6 +90,7 @@ def test_rows_are_seen_once_across_drains_and_deletions(tmp_path_factory, steps)
     try:
         model: list[tuple[int, int]] = []
         n = 0
+        held: tuple[int, pending_rows.Drained | None] | None = None
         for step in steps:
             if step[0] == "append":
                 rows = [_row(n + i, v) for i, v in enumerate(step[1])]
@@ -94,6 +99,13 @@ def test_rows_are_seen_once_across_drains_and_deletions(tmp_path_factory, steps)
                 model.extend((r[0], r[1]) for r in rows)
             elif step[0] == "drain":
                 pending_rows.drain_all(engine.store, engine.writer, TENANT.prefix, TABLE, step[1])
+            elif step[0] == "prepare":
+                held = (step[1], pending_rows.prepare(engine.store, TENANT.prefix, TABLE, step[1]))
+            elif step[0] == "prepared":
+                if held is not None:
+                    op = pending_rows.DrainPending(TENANT.prefix, TABLE, held[0], held[1])
+                    engine.writer.run(op)
+                    held = None
             else:
                 # Deletion reaches pending rows only; drained ones are tombstoned elsewhere.
                 with engine.store.read() as txn:
@@ -168,3 +180,23 @@ def test_identifications_wait_as_pending_rows_and_survive_a_restart(tmp_path):
         assert not pending_rows.waiting(engine.store, tenant.prefix, TABLE)
     finally:
         engine.close()
+
+
+def test_a_prepared_drain_leaves_later_rows_pending(engine):
+    _append(engine, [_row(1, 0), _row(2, 1)])
+    ready = pending_rows.prepare(engine.store, TENANT.prefix, TABLE, 10)
+    _append(engine, [_row(3, 2)])
+    assert engine.writer.run(pending_rows.DrainPending(TENANT.prefix, TABLE, 10, ready)) == 2
+    with engine.store.read() as txn:
+        left = pending_rows.read(txn, engine.store.idents, TENANT.prefix, TABLE, ["ts"])
+        sizes = [m.rows for _, m in list_segments(txn, engine.store, TENANT.prefix, TABLE)]
+    assert left["ts"].tolist() == [3] and sizes == [2]
+
+
+def test_a_prepared_drain_whose_row_was_deleted_drains_afresh(engine):
+    _append(engine, [_row(1, 0), _row(2, 1), _row(3, 0)])
+    ready = pending_rows.prepare(engine.store, TENANT.prefix, TABLE, 10)
+    assert _delete(engine, 1) == 1
+    assert engine.writer.run(pending_rows.DrainPending(TENANT.prefix, TABLE, 10, ready)) == 2
+    assert _visible(engine) == [(1, 0), (3, 0)]
+    assert not pending_rows.waiting(engine.store, TENANT.prefix, TABLE)
