@@ -1,18 +1,21 @@
 """The limiter's added cost per request through the real server, at 5,000 requests/s.
 
-Three servers (three stores, two workers each, an `enterprise` workspace each), all started
-with the benchmark endpoints:
+Four servers (four stores, two workers each, an `enterprise` workspace each), all started with
+the benchmark endpoints:
 
 - `limits_off`: rate limits disabled, the baseline;
 - `leased`: ingestion counted against a limit no phase reaches and no burst, the shape of the
-  ingestion limits (most requests count against a local lease of the shared counter);
-- `locked`: the same with a per-second burst, the shape of the device API limits: every request
-  takes the shared file lock.
+  ingestion limits of pro and scale (requests count against local leases of the shared counter);
+- `burst`: the same with a per-second burst no phase reaches either, the shape of the device
+  API limits at a scale where they lease too;
+- `refusing`: a limit of 100 per second (starter's ingestion) under the full rate, so nearly
+  every request is refused with a 429.
 
-`h2load` sends single events to each in turn at --rate requests/s (rounds alternate the order).
+`h2load` sends single events to each in turn at --rate requests/s (rounds rotate the order).
 Two figures per server and round: the server's CPU time per answered request (all processes),
-whose difference to the baseline of the same round is the limiter's share; and the time spent
-inside the limiter itself, which each worker totals in place (`api/limiter_timing.py`).
+whose difference to the baseline of the same round is the limiter's share (refused requests do
+no storing, so for `refusing` it is not a comparison); and the time spent inside the limiter
+itself, which each worker totals in place (`api/limiter_timing.py`).
 
     python benchmarks/load/limits.py [--rate 5000] [--duration 10] [--rounds 5]
 """
@@ -39,8 +42,10 @@ CONFIGS = {
     "limits_off": "[engine.rate_limits]\nenabled = false\n",
     "leased": "[engine.rate_limits.plans.enterprise]\n"
     "ingest = {requests = 1000000000, per_seconds = 1}\n",
-    "locked": "[engine.rate_limits.plans.enterprise]\n"
-    "ingest = {requests = 1000000000, per_seconds = 60, burst = 1000000000}\n",
+    "burst": "[engine.rate_limits.plans.enterprise]\n"
+    "ingest = {requests = 1000000000, per_seconds = 60, burst = 1000000}\n",
+    "refusing": "[engine.rate_limits.plans.enterprise]\n"
+    "ingest = {requests = 100, per_seconds = 1}\n",
 }
 
 
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             pids = {name: _tree(server.proc.pid) for name, server in servers.items()}
             for i in range(args.rounds):
                 # Rotate which server goes first, so order effects cancel over the rounds.
-                order = list(CONFIGS)[i % 3 :] + list(CONFIGS)[: i % 3]
+                order = list(CONFIGS)[i % 4 :] + list(CONFIGS)[: i % 4]
                 for name in order:
                     url = servers[name].url
                     calls0, ns0 = limiter_totals(url, args.workers)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             round(r["server_cpu_us_per_request"] - b["server_cpu_us_per_request"], 1)
             for r, b in zip(phases[name], phases["limits_off"], strict=True)
         )
-        for name in ("leased", "locked")
+        for name in ("leased", "burst")
     }
     results = {
         "rate": args.rate,
@@ -148,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{name}: limiter {summary[name]['limiter_us_per_check']} µs per request in place, "
         f"CPU {statistics.median(paired[name]):+.1f} µs per request vs limits off "
         f"(rounds {paired[name][0]:+.0f} to {paired[name][-1]:+.0f})"
-        for name in ("leased", "locked")
+        for name in ("leased", "burst")
+    )
+    line += (
+        f"; refusing: limiter {summary['refusing']['limiter_us_per_check']} µs per request "
+        f"in place, {summary['refusing']['non_2xx']} refused"
     )
     emit(results, f"at {args.rate}/s (budget <= 20 µs): {line}; {summary}", args.out)
     return 0

@@ -1,9 +1,10 @@
 """Rate limits per workspace, shared by every process that serves one store.
 
 Counters are fixed windows (per second or per minute, as the plans are written) kept in a small
-memory-mapped file in the data directory, so all granian workers count together. Each check
-takes an advisory lock on the file, reads and updates the window's counter (and the burst
-window's, when the limit has one), and releases it: a few microseconds, no store transaction.
+memory-mapped file in the data directory, so all granian workers count together. A check takes
+an advisory lock on the file, reads and updates the window's counter (and the burst window's,
+when the limit has one), and releases it: no store transaction. High limits are counted in
+leases and refusals are remembered until their window ends, so most checks take no lock.
 A rejected request touches nothing else; each process counts its rejections in memory and a
 background flush adds them to the month's usage in the store. docs/plans.md: table, choices.
 """
@@ -98,7 +99,10 @@ class Limiter:
         self._map = mmap.mmap(self._fd, _SLOTS * _SLOT.size)
         self._local = threading.Lock()  # the file lock is per process; threads queue here
         self._keys: dict[tuple[str, str], int] = {}
-        self._leases: dict[int, list[int]] = {}  # key -> [window, unused, shared count]
+        # key -> [window, unused, shared count, second]
+        self._leases: dict[int, list[int]] = {}
+        # (key, limit) -> (refused until, remaining then)
+        self._refused: dict[tuple[int, Limit], tuple[float, int]] = {}
 
     def close(self) -> None:
         self._map.close()
@@ -120,19 +124,30 @@ class Limiter:
             digest = hashlib.blake2b(f"{workspace_id}\x00{kind}".encode(), digest_size=8)
             key = self._keys[(workspace_id, kind)] = int.from_bytes(digest.digest(), "little") or 1
         window = int(now // limit.per_seconds)
+        second = int(now)
         reset = (window + 1) * limit.per_seconds
-        # High limits without a burst are taken from the shared counter in leases of 1 % of the
-        # limit: most requests then count locally, with no lock (a lock's system call hands
-        # the GIL to the writer thread and costs tens of microseconds under load). A process
-        # may hold at most one lease unused, so the limit holds to within one lease per process.
-        granule = 1 if limit.burst is not None else max(1, limit.requests // 100)
+        # A refusal holds until its window (or burst second) ends: counts only grow within a
+        # window, so no other process can make room. Under a flood of refused requests only
+        # the first of each window takes the lock.
+        refused = self._refused.get((key, limit))
+        if refused is not None and now < refused[0]:
+            return Decision(
+                False, limit.requests, refused[1], reset, max(1, math.ceil(refused[0] - now))
+            )
+        # High limits (and high bursts) are taken from the shared counter in leases of 1 %:
+        # most requests then count locally, with no lock (a lock's system call hands the GIL
+        # to the writer thread and costs tens of microseconds under load). A process may hold
+        # at most one lease unused, so a limit holds to within one lease per process.
+        granule = max(1, min(limit.requests, limit.burst or limit.requests) // 100)
         lease = self._leases.get(key)
-        if granule > 1 and lease is not None and lease[0] == window and lease[1] > 0:
+        if (
+            granule > 1 and lease is not None and lease[0] == window and lease[1] > 0
+            and (limit.burst is None or lease[3] == second)
+        ):  # fmt: skip
             lease[1] -= 1
             return Decision(
                 True, limit.requests, max(0, limit.requests - lease[2] + lease[1]), reset
             )
-        second = int(now)
         with self._local:
             fcntl.lockf(self._fd, fcntl.LOCK_EX)
             try:
@@ -145,17 +160,23 @@ class Limiter:
                 over_limit = count >= limit.requests
                 over_burst = limit.burst is not None and bcount >= limit.burst
                 allowed = not over_limit and not over_burst
-                taken = min(granule, limit.requests - count) if allowed else 0
+                taken = 0
+                if allowed:
+                    taken = min(granule, limit.requests - count)
+                    if limit.burst is not None:
+                        taken = min(taken, limit.burst - bcount)
                 count, bcount = count + taken, bcount + taken
                 _SLOT.pack_into(self._map, offset, key, w, count, bw, bcount, spare)
             finally:
                 fcntl.lockf(self._fd, fcntl.LOCK_UN)
         if granule > 1 and taken:
-            self._leases[key] = [window, taken - 1, count]
+            self._leases[key] = [window, taken - 1, count, second]
         remaining = max(0, limit.requests - count + (taken - 1 if taken else 0))
-        retry = reset - now if over_limit else (second + 1 - now) if not allowed else 0
-        return Decision(allowed, limit.requests, remaining, reset,
-                        max(1, math.ceil(retry)) if not allowed else 0)  # fmt: skip
+        if allowed:
+            return Decision(True, limit.requests, remaining, reset)
+        until = reset if over_limit else second + 1
+        self._refused[(key, limit)] = (until, remaining)
+        return Decision(False, limit.requests, remaining, reset, max(1, math.ceil(until - now)))
 
     def _slot(self, key: int, window: int) -> int:
         """The slot of `key`: its own, else a free or stale one (open addressing)."""

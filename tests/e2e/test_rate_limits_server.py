@@ -99,3 +99,25 @@ def test_limits_hold_across_two_workers(tmp_path, servers):
         after = _burst(server.url, secret, "GET", "/v1/usage", 80)
         assert all(r.status_code == 200 for r in after)
         assert "x-ratelimit-limit" not in after[0].headers
+
+
+def test_the_benchmark_build_totals_the_limiters_time_per_worker(tmp_path, servers):
+    data = tmp_path / "data"
+    ws = cli("workspace", "create", "--name", "timed", "--plan", "scale", data=data)
+    env = {"SIGNALPOST_BENCHMARK_ENDPOINTS": "1"}
+    server = ServerProcess(data, workers=2, env=env)
+    servers.append(server)
+    server.start()
+    secret = {"Authorization": f"Bearer {ws['keys']['plx_live']}"}
+    sent = _burst(server.url, secret, "POST", "/v1/events", 40, json={"user_id": "u", "event": "e"})
+    assert all(r.status_code == 200 for r in sent)
+    totals: dict[int, dict] = {}
+    for _ in range(200):  # fresh connections until both workers have answered for themselves
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            body = c.get("/v1/_baseline/limiter").json()
+        totals[body["pid"]] = body
+        if len(totals) == 2:
+            break
+    assert len(totals) == 2
+    assert sum(t["calls"] for t in totals.values()) == 40  # every ingestion checked, once
+    assert all(t["ns"] > 0 for t in totals.values() if t["calls"])

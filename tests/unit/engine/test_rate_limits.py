@@ -75,3 +75,36 @@ def test_high_limits_lease_from_the_shared_counter_within_one_lease_per_process(
     finally:
         a.close()
         b.close()
+
+
+def test_refusals_hold_until_the_window_ends_and_follow_a_plan_change(tmp_path):
+    a, b = Limiter(tmp_path, RateLimitConfig()), Limiter(tmp_path, RateLimitConfig())
+    try:
+        now = 1_800_000_000.4
+        results = [(a if i % 2 else b).check("ws", "starter", "ingest", now) for i in range(300)]
+        assert sum(r.allowed for r in results) == 100  # exact across both processes
+        refused = [r for r in results if not r.allowed]
+        assert {(r.remaining, r.retry_after, r.reset) for r in refused} == {(0, 1, 1_800_000_001)}
+        # A later refusal in the same window still says when to come back.
+        assert a.check("ws", "starter", "ingest", now + 0.55).retry_after == 1
+        # A higher plan's limit is checked afresh, not refused from the old plan's answer.
+        assert a.check("ws", "scale", "ingest", now + 0.5).allowed
+        assert a.check("ws", "starter", "ingest", now + 1).allowed  # the next window
+    finally:
+        a.close()
+        b.close()
+
+
+def test_high_bursts_lease_too_and_hold_to_one_lease_per_process(tmp_path):
+    config = RateLimitConfig(plans={"pro": {"device_read": Limit(100_000, 60, 1000)}})
+    a, b = Limiter(tmp_path, config), Limiter(tmp_path, config)
+    try:
+        now = 1_800_000_000.1
+        results = [(a if i % 3 else b).check("ws", "pro", "device_read", now) for i in range(1500)]
+        assert 1000 - 2 * 9 <= sum(r.allowed for r in results) <= 1000  # leases of 10
+        # A lease never outlives its second: the next second's burst starts anew.
+        assert sum(a.check("ws", "pro", "device_read", now + 1).allowed for _ in range(50)) == 50
+        assert max(r.retry_after for r in results) == 1
+    finally:
+        a.close()
+        b.close()
