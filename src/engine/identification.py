@@ -296,10 +296,9 @@ class IdentifyDevice:
         members = lists.Membership(txn, store, self.tenant, now)
         event.verdict = "allow"
         decided = False
-        for rule, test in zip(active.rules, active.compiled.tests, strict=True):
+        for i in active.compiled.matching(values, members):
+            rule = active.rules[i]
             if decided and rule.status == "live":
-                continue
-            if not test(values, members):
                 continue
             rule_store.record_match(txn, store, prefix, rule.id, now)
             if rule.status == "monitor":

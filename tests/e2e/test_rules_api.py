@@ -192,3 +192,37 @@ async def test_bad_rules_are_refused_with_the_exact_field(env):
             await c.put("/v1/rules/rul_nope", json={"status": "live"}, headers=_h(sk))
         ).status_code == 404
         assert (await c.get("/v1/rules", headers=_h(ws.keys.pk_live))).status_code == 403
+
+
+@pytest.mark.anyio
+async def test_a_side_effect_reaches_the_next_identification_not_a_later_rule(env):
+    _e, ws, app = env
+    sk = ws.keys.sk_live
+    tagging = {
+        "name": "Tag desktops",
+        "priority": 1,
+        "status": "live",
+        "conditions": {"field": "device.type", "operator": "equals", "value": "desktop"},
+        "action": {"verdict": "allow", "sideEffects": [{"type": "addToList", "list": "seen"}]},
+    }
+    watching = {
+        "name": "Watch tagged",
+        "priority": 2,
+        "status": "monitor",
+        "conditions": {"field": "visitorId", "operator": "in", "value": {"list": "seen"}},
+        "action": {"verdict": "block"},
+    }
+    async with _client(app) as c:
+        await c.post("/v1/lists", json={"name": "seen", "type": "visitor"}, headers=_h(sk))
+        await c.post("/v1/rules", json=tagging, headers=_h(sk))
+        watch_id = (await c.post("/v1/rules", json=watching, headers=_h(sk))).json()["id"]
+
+        async def watched() -> int:
+            detail = (await c.get(f"/v1/rules/{watch_id}", headers=_h(sk))).json()
+            return detail["stats"]["matchCount"]
+
+        first = await _identify(c, sk, COMPONENTS)
+        assert first["matchedRule"]["name"] == "Tag desktops"
+        assert await watched() == 0  # the list changed after the conditions were decided
+        await _identify(c, sk, COMPONENTS)
+        assert await watched() == 1  # the next identification sees the listed visitor

@@ -174,3 +174,23 @@ def test_kernel_is_one_compiled_function_for_every_program():
         result = rule_program.run_columns(program, cols, {})
         assert result.tolist() == [True] and result.dtype == np.bool_
     assert len(rule_kernel.evaluate_rows.signatures) == 1
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    forest=st.lists(trees, min_size=1, max_size=6),
+    docs=st.lists(documents(), min_size=1, max_size=8),
+)
+def test_a_generated_rule_set_matches_what_the_reference_matches(forest, docs):
+    """The generated function of a whole set (leaves shared between rules, computed lazily)
+    returns exactly the rules the reference evaluator matches, in order."""
+    for tree in forest:
+        rules.validate(tree, LIST_TYPES)
+    # The same tree twice: its leaves are shared, not recomputed.
+    programs = [rule_program.compile_condition(t) for t in [*forest, forest[0]]]
+    rule_set = RuleSet(programs)
+    for d in docs:
+        expected = [i for i, t in enumerate([*forest, forest[0]]) if rules.evaluate(t, d, LISTS)]
+        values = rule_set.values(d)
+        assert rule_set.matching(values, LISTS) == expected
+        assert rule_set._each(values, LISTS) == expected  # the path of sets too big to generate
