@@ -9,6 +9,7 @@ visitor, updates its record and indexes, computes velocity and scores, and store
 
 from __future__ import annotations
 
+import random
 import secrets
 import string
 from typing import Any
@@ -145,8 +146,11 @@ def new_visitor_id() -> str:
 
 def new_request_id(ts_us: int) -> str:
     # The microsecond timestamp first: ids sort by time, so stored documents append (see
-    # visitor_records) instead of landing on random pages.
-    return f"req_{ts_us:016d}{secrets.token_hex(4)}"
+    # visitor_records) instead of landing on random pages. The suffix only separates requests
+    # of the same microsecond, so it comes from `random` (reseeded in every forked worker), not
+    # from the system's generator: a system call inside the writer's transaction hands the GIL
+    # to another thread while the store's write lock waits.
+    return f"req_{ts_us:016d}{random.getrandbits(32):08x}"
 
 
 class Prepared(msgspec.Struct):

@@ -23,8 +23,19 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=int(us))
 
 
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
 def iso(us: int) -> str:
-    return from_us(us).isoformat().replace("+00:00", "Z")
+    """`from_us(us).isoformat()` with `Z` for `+00:00` (no fraction when it is zero). Every
+    identification formats its timestamps several times, mostly within the same second: the
+    date and time of the last second are kept."""
+    global _second
+    sec, frac = divmod(int(us), 1_000_000)
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, (EPOCH + timedelta(seconds=sec)).isoformat()[:19])
+    return f"{cached[1]}.{frac:06d}Z" if frac else f"{cached[1]}Z"
 
 
 def month_of(us: int) -> str:
