@@ -9,6 +9,7 @@ visitor, updates its record and indexes, computes velocity and scores, and store
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import string
@@ -147,10 +148,14 @@ def new_visitor_id() -> str:
 def new_request_id(ts_us: int) -> str:
     # The microsecond timestamp first: ids sort by time, so stored documents append (see
     # visitor_records) instead of landing on random pages. The suffix only separates requests
-    # of the same microsecond, so it comes from `random` (reseeded in every forked worker), not
-    # from the system's generator: a system call inside the writer's transaction hands the GIL
-    # to another thread while the store's write lock waits.
-    return f"req_{ts_us:016d}{random.getrandbits(32):08x}"
+    # of the same microsecond, so it comes from a pseudo-random generator, reseeded in every
+    # forked worker, not from the system's: a system call inside the writer's transaction hands
+    # the GIL to another thread while the store's write lock waits.
+    return f"req_{ts_us:016d}{_suffixes.getrandbits(32):08x}"
+
+
+_suffixes = random.Random()
+os.register_at_fork(after_in_child=_suffixes.seed)  # two workers never share a sequence
 
 
 class Prepared(msgspec.Struct):
