@@ -6,7 +6,8 @@ POST /v1/_baseline/agent/identify (decode, user agent, IP, signals and features,
 and no storing):
 
 - throughput: `wrk` at 32 connections, cycling through 500 synthetic device payloads;
-- latency at a fixed rate: `hey` at 1,000 requests/s (10 workers x 100/s);
+- latency at a fixed rate: `hey` at 1,000 requests/s (10 workers x 100/s), each such phase
+  started once the server is idle again (the compaction after the overload phase before it);
 - both again with --rules (default 100) live rules that every identification evaluates;
 - rule propagation: a catch-all rule switched live/paused 20 times; after each write's answer,
   8 identifications on fresh connections (so both workers serve some) must all carry the new
@@ -28,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from loadtools import lua_cycling, run_hey, run_wrk
+from loadtools import lua_cycling, run_hey, run_wrk, wait_idle
 
 from api.process import ServerProcess, cli
 
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                 return run_wrk(url, script, args.duration, args.connections)
 
             def hey(url: str) -> dict:
+                # Each fixed-rate phase starts from a settled server: the compaction that the
+                # overload of the phase before left behind (tens of thousands of rows to move
+                # and merge) finishes first, so the phase measures 1,000/s, not the catch-up.
+                wait_idle(server.pids())
                 if args.warmup:
                     run_hey(url, one, key, args.warmup, 1000)
                 return run_hey(url, one, key, args.duration, 1000)
