@@ -13,7 +13,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine import Engine, EngineConfig, rules
+from engine import Engine, EngineConfig, rules, velocity
 from engine import identification as ident
 from engine.backtest import BacktestIn
 from engine.columns import encode_fixed, encode_var
@@ -25,7 +25,7 @@ from engine.timeutil import now_us
 pytestmark = pytest.mark.benchmark(group="backtest")
 ROWS = 1_280_000
 BIG = 1 << 18
-DAY = ident.DAY_US
+DAY = velocity.DAY_US
 VISITORS = 100_000
 RNG = np.random.default_rng(11)
 DOCUMENT_RULE = {

@@ -11,7 +11,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine import Engine, EngineConfig
+from engine import Engine, EngineConfig, velocity
 from engine import identification as ident
 from engine.columns import encode_fixed
 from engine.segments import SegmentMeta, list_segments, read_columns, write_segment
@@ -20,7 +20,7 @@ from engine.timeutil import now_us
 pytestmark = pytest.mark.benchmark(group="device-analytics")
 ROWS = 10_000_000
 STEP = 1 << 18
-DAY = ident.DAY_US
+DAY = velocity.DAY_US
 RNG = np.random.default_rng(5)
 
 

@@ -19,11 +19,12 @@ from pyroaring import BitMap
 from . import dictionary, lists, rule_store
 from .backtest_columns import Window, code_program
 from .errors import InvalidInput
-from .identification import DAY_US, SIGNAL_BITS, VISITOR_KIND
+from .identification import SIGNAL_BITS, VISITOR_KIND
 from .rule_program import Program, run_coded
 from .store import Store
 from .tenant import Tenant
 from .timeutil import iso, now_us
+from .velocity import DAY_US
 
 MAX_DAYS = 30
 MAX_SAMPLE = 100

@@ -26,6 +26,7 @@ from .segments import NO_VALUE, SCHEMAS
 from .signals import Signals, UserAgentInfo, evaluate
 from .tenant import Tenant
 from .timeutil import iso
+from .velocity import velocity_of
 from .visitor_records import (
     MAX_LINKED,
     DeviceProfile,
@@ -37,7 +38,6 @@ from .visitor_records import (
     doc_key,
     encode_record,
     exact_index_key,
-    ip_index_key,
     time_key,
     visitor_events_prefix,
     visitor_key,
@@ -52,14 +52,9 @@ EVENT_TYPE_KIND = b"t"
 CITY_KIND = b"y"
 DEVICE_TYPE_KIND = b"d"
 OS_KIND = b"o"
-HOUR_US = 3_600_000_000
-DAY_US = 24 * HOUR_US
 _ALPHABET = string.ascii_letters + string.digits
 _BAND_FANOUT = 32  # visitors remembered per band key: enough for look-alike devices
 _MAX_DEVICES = 20
-_MAX_IPS = 64
-_MAX_IP_VISITORS = 64
-_IP_REFRESH_US = 60_000_000
 
 # The `verdict` column: 0 when no rule was configured.
 VERDICT_CODES = {None: 0, "allow": 1, "challenge": 2, "block": 3}
@@ -78,7 +73,6 @@ SIGNAL_BITS = {
 
 
 _json = msgspec.json.Encoder()
-_ipvis_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
 _ids_dec = msgspec.msgpack.Decoder(list[str])
 
 
@@ -255,7 +249,7 @@ class IdentifyDevice:
         if req.linkedId and req.linkedId not in record.linked and len(record.linked) < MAX_LINKED:
             record.linked.append(req.linkedId)
         self._remember_device(record, now)
-        velocity = self._velocity(ctx, record, now)
+        velocity = velocity_of(txn, db, prefix, record, p.ip.address, now)
         txn.put(visitor_key(prefix, record.id), encode_record(record), db=db)
 
         blocklisted = p.ip.blocklisted
@@ -390,31 +384,6 @@ class IdentifyDevice:
                 return
         record.devices.append(DeviceProfile(d.platform, d.browser, d.gpu, iso(now), iso(now)))
         del record.devices[:-_MAX_DEVICES]
-
-    def _velocity(self, ctx: WriteContext, record: VisitorRecord, now: int) -> Velocity:
-        prefix, txn, db = self.tenant.prefix, ctx.txn, ctx.store.visitors
-        address = self.p.ip.address
-        ips = [(ip, ts) for ip, ts in record.ips if now - ts < DAY_US and ip != address]
-        ips.append((address, now))
-        record.ips = ips[-_MAX_IPS:]
-        key = ip_index_key(prefix, address)
-        raw = txn.get(key, db=db)
-        stored = _ipvis_dec.decode(raw) if raw is not None else []
-        last = next((ts for v, ts in reversed(stored) if v == record.id), None)
-        seen = [(v, ts) for v, ts in stored if now - ts < DAY_US and v != record.id]
-        seen.append((record.id, now))
-        seen = seen[-_MAX_IP_VISITORS:]
-        # A visitor seen on this address within the minute changes no count that matters
-        # (windows are an hour and a day): skip rewriting the entry, which dirties pages.
-        if last is None or now - last >= _IP_REFRESH_US or len(stored) != len(seen):
-            txn.put(key, encode_record(seen), db=db)
-        return Velocity(
-            distinctIps1h=sum(1 for _, ts in record.ips if now - ts < HOUR_US),
-            distinctIps24h=len(record.ips),
-            visitorsPerIp1h=sum(1 for _, ts in seen if now - ts < HOUR_US),
-            visitorsPerIp24h=len(seen),
-            accountsPerVisitor=len(record.linked),
-        )
 
     def _store_event(
         self, ctx: WriteContext, event: IdentificationEvent, scores: Scores, now: int

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from engine import identification as ident
-from engine import pending_rows
+from engine import pending_rows, velocity
 from engine.backtest_columns import Window
 from engine.lists import EntriesIn, ListIn
 from engine.rule_fields import FIELDS
@@ -18,7 +18,7 @@ from engine.segments import add_tombstones, read_columns
 from engine.signals import BotSignal, Signals, VpnSignal
 from engine.timeutil import iso
 
-DAY = ident.DAY_US
+DAY = velocity.DAY_US
 VISITORS = ["pv_alpha1", "pv_Beta22", "pv_gamma3", "pv_delta4"]
 STRINGS = {
     "visitorId": VISITORS,

@@ -1,0 +1,80 @@
+"""Velocity features of an identification: how many addresses a visitor came from, and how
+many visitors an address served, within the last hour and day (docs/scores.md).
+
+A visitor record keeps the visitor's addresses; an index entry per address keeps the visitors
+seen there. Both lists are bounded, so the counts saturate at their length (64) rather than
+growing without limit for a busy address.
+"""
+
+from __future__ import annotations
+
+import lmdb
+import msgspec
+
+from .scores import Velocity
+from .visitor_records import VisitorRecord, encode_record, ip_index_key
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+MAX_IPS = 64
+MAX_IP_VISITORS = 64
+# A visitor seen on an address within this long is not rewritten into the address's entry.
+IP_REFRESH_US = 60_000_000
+
+_ip_visitors_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
+
+
+def ip_visitors(
+    stored: list[tuple[str, int]], visitor_id: str, now: int
+) -> tuple[list[tuple[str, int]], int | None, int]:
+    """An address's visitors after this visit: the entries of the last day with this visitor
+    moved to the end at `now` (at most MAX_IP_VISITORS, the oldest dropped), when this visitor
+    was last seen here (None if not among the entries), and how many of the kept entries fall
+    within the hour. One pass: an address shared by many devices (an office, a carrier's NAT)
+    carries the full list on every identification."""
+    last = None
+    seen: list[tuple[str, int]] = []
+    hour = 1  # this visit
+    for entry in stored:
+        v, ts = entry
+        if v == visitor_id:
+            last = ts
+        elif now - ts < DAY_US:
+            seen.append(entry)
+            if now - ts < HOUR_US:
+                hour += 1
+    seen.append((visitor_id, now))
+    if len(seen) > MAX_IP_VISITORS:
+        hour -= sum(1 for _, ts in seen[:-MAX_IP_VISITORS] if now - ts < HOUR_US)
+        seen = seen[-MAX_IP_VISITORS:]
+    return seen, last, hour
+
+
+def velocity_of(
+    txn: lmdb.Transaction,
+    db: lmdb._Database,
+    prefix: bytes,
+    record: VisitorRecord,
+    address: str,
+    now: int,
+) -> Velocity:
+    """Record this visit on the visitor (its addresses) and on the address (its visitors), and
+    count both. The caller stores the visitor record; the address entry is written here."""
+    ips = [(ip, ts) for ip, ts in record.ips if now - ts < DAY_US and ip != address]
+    ips.append((address, now))
+    record.ips = ips[-MAX_IPS:]
+    key = ip_index_key(prefix, address)
+    raw = txn.get(key, db=db)
+    stored = _ip_visitors_dec.decode(raw) if raw is not None else []
+    seen, last, hour = ip_visitors(stored, record.id, now)
+    # A visitor seen on this address within the minute changes no count that matters
+    # (windows are an hour and a day): skip rewriting the entry, which dirties pages.
+    if last is None or now - last >= IP_REFRESH_US or len(stored) != len(seen):
+        txn.put(key, encode_record(seen), db=db)
+    return Velocity(
+        distinctIps1h=sum(1 for _, ts in record.ips if now - ts < HOUR_US),
+        distinctIps24h=len(record.ips),
+        visitorsPerIp1h=hour,
+        visitorsPerIp24h=len(seen),
+        accountsPerVisitor=len(record.linked),
+    )
