@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -53,6 +54,11 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
         if config.benchmark_endpoints:
             limiter_timing.install(owned)
         app.state.signalpost = AppState(owned, config)
+        # Everything loaded so far (the engine, numpy, numba, the web stack: about 87,000
+        # objects) lives as long as the worker. Frozen, it is left out of every garbage
+        # collection: a full collection over it paused a worker for 57-77 ms under load,
+        # which every request waiting in that worker paid.
+        gc.freeze()
         try:
             yield
         finally:

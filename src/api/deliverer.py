@@ -8,6 +8,7 @@ when it is told to (SIGTERM, SIGINT) or when the server that started it is gone.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -40,6 +41,7 @@ def run(data_dir: str) -> int:
         signal.signal(sig, lambda *_: stop.set())
     parent = os.getppid()
     with Engine.open(data_dir, engine_config):
+        gc.freeze()  # as in the workers (app.py): long-lived objects out of every collection
         while not stop.wait(0.5):
             if os.getppid() != parent:
                 break  # the server is gone: so is the reason to deliver from here
