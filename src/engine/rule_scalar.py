@@ -170,7 +170,7 @@ _GENERATED_MAX_LEAVES = 1000
 
 
 def _generate(programs: Sequence[Any], slot_of: dict[str, int]) -> Matching:
-    """The source of one function that returns the indexes of the matching programs."""
+    """One generated function that returns the indexes of the matching programs, in order."""
     leaf_index: dict[tuple[int, str, bytes], int] = {}
     namespace: dict[str, Any] = {}
     lines: list[str] = []
