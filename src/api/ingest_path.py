@@ -104,6 +104,74 @@ async def _read_body(receive: Callable, length: int | None, limit: int) -> bytes
     return body
 
 
+# A request refused before its body was read (a bad key, a rate limit) still has its body on
+# the connection. Answering at once lets the body arrive after the answer, and the server then
+# closes the connection, so a client's next request on it fails. Small bodies are read and
+# dropped first; for larger ones the answer says the connection closes.
+_DISCARD_LIMIT = 64 * 1024
+
+
+async def _discard_body(receive: Callable, length: int | None) -> bool:
+    """Read and drop the rest of the request body if it is small; whether the connection
+    stays usable."""
+    if length is None or length > _DISCARD_LIMIT:
+        return False
+    read = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        read += len(message.get("body", b""))
+        if read > _DISCARD_LIMIT:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+class _UnreadBody:
+    """The request body as read so far. An answer that starts before the body was read (an
+    error raised first, on the hot path or in the Starlette app) reads and drops what is left
+    of a small body, or says the connection closes (`settle`)."""
+
+    def __init__(self, scope: dict[str, Any], receive: Callable) -> None:
+        self._receive = receive
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else None
+            elif name == b"transfer-encoding":
+                length = None
+                break
+        else:
+            if length is None:
+                length = 0  # no body announced
+        self._length = length
+        self._done = length == 0
+
+    async def receive(self) -> dict[str, Any]:
+        message = await self._receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            self._done = True
+        return message
+
+    async def settle(self) -> bool:
+        """Before an answer: read and drop what is left of a small body. Whether the
+        connection stays usable (False: the answer should say it closes)."""
+        if self._done:
+            return True
+        self._done = True
+        return await _discard_body(self._receive, self._length)
+
+    def guard(self, send: Callable) -> Callable:
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and not await self.settle():
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return sending
+
+
 class IngestionApp:
     """Outermost ASGI callable: the hot path here, everything else to the Starlette app."""
 
@@ -125,16 +193,23 @@ class IngestionApp:
         if scope["type"] == "http" and scope["method"] == "POST":
             handler = self.handlers.get(scope["path"])
         if handler is None:
+            if scope["type"] == "http":
+                body = _UnreadBody(scope, receive)
+                receive, send = body.receive, body.guard(send)
             await self.app(scope, receive, limits.with_headers(scope, send))
             return
         st: AppState = self.app.state.signalpost
+        request_body = _UnreadBody(scope, receive)
+        extra: list[tuple[bytes, bytes]] = []
         try:
             auth, length = _headers(scope)
             key = authenticate_header(auth, st.engine, public_ok=True, scope=scope)
-            body = await _read_body(receive, length, st.config.max_body_bytes)
+            body = await _read_body(request_body.receive, length, st.config.max_body_bytes)
             status, payload = 200, await handler(st, key, body, scope)
         except Exception as exc:
             status, payload = render(exc, "POST", scope["path"])
+            if not await request_body.settle():
+                extra.append((b"connection", b"close"))
         await send(
             {
                 "type": "http.response.start",
@@ -145,6 +220,7 @@ class IngestionApp:
                     # Browsers send events cross-origin with a public key.
                     (b"access-control-allow-origin", b"*"),
                     *limits.headers_of(scope),
+                    *extra,
                 ],
             }
         )
