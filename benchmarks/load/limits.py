@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -47,12 +46,6 @@ CONFIGS = {
     "refusing": "[engine.rate_limits.plans.enterprise]\n"
     "ingest = {requests = 100, per_seconds = 1}\n",
 }
-
-
-def _tree(pid: int) -> list[int]:
-    """The process and all its descendants (granian workers, the delivery process)."""
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [pid] + [d for child in found.stdout.split() for d in _tree(int(child))]
 
 
 def limiter_totals(url: str, workers: int) -> tuple[int, int]:
@@ -99,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for name in CONFIGS:  # warm-up; by its end every worker runs
                 run_h2load(f"{servers[name].url}/v1/events", body, keys[name], 3, args.rate)
-            pids = {name: _tree(server.proc.pid) for name, server in servers.items()}
+            pids = {name: server.pids() for name, server in servers.items()}
             for i in range(args.rounds):
                 # Rotate which server goes first, so order effects cancel over the rounds.
                 order = list(CONFIGS)[i % 4 :] + list(CONFIGS)[: i % 4]

@@ -68,17 +68,20 @@ BASELINE_HANDLERS: dict[str, Handler] = {
 }
 
 
-def _headers(scope: dict[str, Any]) -> tuple[str | None, int | None]:
-    auth = length = None
+def _headers(scope: dict[str, Any]) -> tuple[str | None, int | None, bool]:
+    """The Authorization header; the body length the request announces (0 when it announces
+    none, None for a chunked body or a Content-Length that is not a number); and whether the
+    Content-Length was not a number. One pass over the headers."""
+    auth, length, chunked, malformed = None, 0, False, False
     for name, value in scope["headers"]:
         if name == b"authorization":
             auth = value.decode("latin-1")
         elif name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                raise InvalidInput("Content-Length is not a number.") from None
-    return auth, length
+            malformed = not value.isdigit()
+            length = None if malformed else int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return auth, None if chunked else length, malformed
 
 
 async def _read_body(receive: Callable, length: int | None, limit: int) -> bytes:
@@ -133,18 +136,8 @@ class _UnreadBody:
     error raised first, on the hot path or in the Starlette app) reads and drops what is left
     of a small body, or says the connection closes (`settle`)."""
 
-    def __init__(self, scope: dict[str, Any], receive: Callable) -> None:
+    def __init__(self, receive: Callable, length: int | None) -> None:
         self._receive = receive
-        length = None
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = int(value) if value.isdigit() else None
-            elif name == b"transfer-encoding":
-                length = None
-                break
-        else:
-            if length is None:
-                length = 0  # no body announced
         self._length = length
         self._done = length == 0
 
@@ -194,15 +187,17 @@ class IngestionApp:
             handler = self.handlers.get(scope["path"])
         if handler is None:
             if scope["type"] == "http":
-                body = _UnreadBody(scope, receive)
+                body = _UnreadBody(receive, _headers(scope)[1])
                 receive, send = body.receive, body.guard(send)
             await self.app(scope, receive, limits.with_headers(scope, send))
             return
         st: AppState = self.app.state.signalpost
-        request_body = _UnreadBody(scope, receive)
+        auth, length, malformed = _headers(scope)
+        request_body = _UnreadBody(receive, length)
         extra: list[tuple[bytes, bytes]] = []
         try:
-            auth, length = _headers(scope)
+            if malformed:
+                raise InvalidInput("Content-Length is not a number.")
             key = authenticate_header(auth, st.engine, public_ok=True, scope=scope)
             body = await _read_body(request_body.receive, length, st.config.max_body_bytes)
             status, payload = 200, await handler(st, key, body, scope)

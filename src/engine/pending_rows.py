@@ -79,13 +79,6 @@ def _rows(
     return keys, rows
 
 
-def waiting(store: Store, prefix: bytes, table: str) -> bool:
-    """Whether the table has pending rows (a read, so an idle compactor commits nothing)."""
-    head = _head(prefix, table)
-    with store.read() as txn, txn.cursor(db=database(store, table)) as cur:
-        return cur.set_range(head) and cur.key().startswith(head)
-
-
 def _as_columns(table: str, rows: list[list[Any]], names: Iterable[str]) -> dict[str, Any]:
     schema = SCHEMAS[table]
     position = {name: i for i, name in enumerate(schema)}

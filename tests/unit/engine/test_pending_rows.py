@@ -123,7 +123,7 @@ def test_rows_are_seen_once_across_drains_and_deletions(tmp_path_factory, steps)
                 model = [r for r in model if r not in gone]
             assert _visible(engine) == sorted(model)
         pending_rows.drain_all(engine.store, engine.writer, TENANT.prefix, TABLE, 4)
-        assert not pending_rows.waiting(engine.store, TENANT.prefix, TABLE)
+        assert pending_rows.prepare(engine.store, TENANT.prefix, TABLE, 1) is None
         assert _visible(engine) == sorted(model)
         with engine.store.read() as txn:
             sizes = [m.rows for _, m in list_segments(txn, engine.store, TENANT.prefix, TABLE)]
@@ -177,7 +177,7 @@ def test_identifications_wait_as_pending_rows_and_survive_a_restart(tmp_path):
                 txn, engine.store, tenant.prefix, TABLE, segments[0][0], ["request"]
             )
         assert stored["request"].to_list() == [i.encode() for i in ids]
-        assert not pending_rows.waiting(engine.store, tenant.prefix, TABLE)
+        assert pending_rows.prepare(engine.store, tenant.prefix, TABLE, 1) is None
     finally:
         engine.close()
 
@@ -199,4 +199,4 @@ def test_a_prepared_drain_whose_row_was_deleted_drains_afresh(engine):
     assert _delete(engine, 1) == 1
     assert engine.writer.run(pending_rows.DrainPending(TENANT.prefix, TABLE, 10, ready)) == 2
     assert _visible(engine) == [(1, 0), (3, 0)]
-    assert not pending_rows.waiting(engine.store, TENANT.prefix, TABLE)
+    assert pending_rows.prepare(engine.store, TENANT.prefix, TABLE, 1) is None
