@@ -72,6 +72,22 @@ SIGNAL_BITS = {
 }
 
 
+def signal_bits(s: Signals, blocklisted: bool) -> int:
+    """The `signals` column: one bit per signal, as in SIGNAL_BITS."""
+    return (
+        s.bot.detected
+        | s.vpn.detected << 1
+        | s.incognito << 2
+        | s.tampered << 3
+        | s.emulator << 4
+        | s.proxy << 5
+        | s.tor << 6
+        | s.rootedDevice << 7
+        | s.clonedApp << 8
+        | blocklisted << 9
+    )
+
+
 _json = msgspec.json.Encoder()
 _ids_dec = msgspec.msgpack.Decoder(list[str])
 
@@ -249,7 +265,9 @@ class IdentifyDevice:
         if req.linkedId and req.linkedId not in record.linked and len(record.linked) < MAX_LINKED:
             record.linked.append(req.linkedId)
         self._remember_device(record, now)
-        velocity = velocity_of(txn, db, prefix, record, p.ip.address, now)
+        velocity = velocity_of(
+            txn, db, prefix, record, p.ip.address, now, ctx.caches.setdefault("addresses", {})
+        )
         txn.put(visitor_key(prefix, record.id), encode_record(record), db=db)
 
         blocklisted = p.ip.blocklisted
@@ -285,8 +303,7 @@ class IdentifyDevice:
     def _scored_plan(self, ctx: WriteContext) -> bool:
         """Scores are a pro-and-above feature; the plan is read in the transaction, so a plan
         change applies to the next identification."""
-        ws = workspaces.get(ctx.txn, ctx.store, self.tenant.workspace_id)
-        return ws.plan in rule_store.SCORE_PLANS
+        return workspaces.plan_of(ctx, self.tenant.workspace_id) in rule_store.SCORE_PLANS
 
     def _decide(self, ctx: WriteContext, event: IdentificationEvent, now: int) -> None:
         """Rules in priority order: the first matching live rule sets the verdict and runs its
@@ -401,14 +418,7 @@ class IdentifyDevice:
             b"",
             db=ctx.store.visitors,
         )
-        s = event.signals
-        bits = 0
-        for name, bit in SIGNAL_BITS.items():
-            value = getattr(s, name, None) if name != "blocklisted" else event.ip.blocklisted
-            if name in ("bot", "vpn"):
-                value = value.detected
-            if value:
-                bits |= bit
+        bits = signal_bits(event.signals, event.ip.blocklisted)
         intern = ctx.interner.intern
 
         def optional(kind: bytes, value: str | None) -> int:

@@ -8,6 +8,7 @@ can recompute it by hand. docs/scores.md lists every weight.
 from __future__ import annotations
 
 import math
+from itertools import compress
 
 import msgspec
 
@@ -43,6 +44,10 @@ SUSPECT_WEIGHTS = {
     "ip_velocity": 10,
     "account_velocity": 10,
 }
+
+
+# `compute` lists its flags in this order.
+_SUSPECT_VALUES = tuple(SUSPECT_WEIGHTS.values())
 
 
 def _sigmoid(x: float) -> float:
@@ -88,21 +93,22 @@ def compute(
         + 1.0 * many_accounts
         - 4.5
     )
-    flags = {
-        "bot": signals.bot.detected,
-        "tor": signals.tor,
-        "tampered": signals.tampered,
-        "vpn": signals.vpn.detected,
-        "proxy": signals.proxy,
-        "emulator": signals.emulator,
-        "rootedDevice": signals.rootedDevice,
-        "clonedApp": signals.clonedApp,
-        "incognito": signals.incognito,
-        "blocklisted": blocklisted,
-        "ip_velocity": crowded_ip or many_ips,
-        "account_velocity": many_accounts,
-    }
-    suspect = min(100, sum(w for name, w in SUSPECT_WEIGHTS.items() if flags[name]))
+    # In the order of SUSPECT_WEIGHTS.
+    flags = (
+        signals.bot.detected,
+        signals.tor,
+        signals.tampered,
+        signals.vpn.detected,
+        signals.proxy,
+        signals.emulator,
+        signals.rootedDevice,
+        signals.clonedApp,
+        signals.incognito,
+        blocklisted,
+        crowded_ip or many_ips,
+        many_accounts,
+    )
+    suspect = min(100, sum(compress(_SUSPECT_VALUES, flags)))
     return Scores(
         abuse=round(_sigmoid(abuse_sum), 4),
         ato=round(_sigmoid(ato_sum), 4),

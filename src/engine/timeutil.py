@@ -23,19 +23,20 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=int(us))
 
 
-_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+_seconds: dict[int, str] = {}
 
 
 def iso(us: int) -> str:
     """`from_us(us).isoformat()` with `Z` for `+00:00` (no fraction when it is zero). Every
-    identification formats its timestamps several times, mostly within the same second: the
-    date and time of the last second are kept."""
-    global _second
+    identification formats its timestamps several times, now and when the visitor was first
+    seen, so the date and time of recent seconds are kept (a few thousand at most)."""
     sec, frac = divmod(int(us), 1_000_000)
-    cached = _second
-    if cached[0] != sec:
-        cached = _second = (sec, (EPOCH + timedelta(seconds=sec)).isoformat()[:19])
-    return f"{cached[1]}.{frac:06d}Z" if frac else f"{cached[1]}Z"
+    head = _seconds.get(sec)
+    if head is None:
+        if len(_seconds) >= 4096:
+            _seconds.clear()
+        head = _seconds[sec] = (EPOCH + timedelta(seconds=sec)).isoformat()[:19]
+    return f"{head}.{frac:06d}Z" if frac else f"{head}Z"
 
 
 def month_of(us: int) -> str:

@@ -20,6 +20,7 @@ MAX_IPS = 64
 MAX_IP_VISITORS = 64
 # A visitor seen on an address within this long is not rewritten into the address's entry.
 IP_REFRESH_US = 60_000_000
+_CACHED_ADDRESSES = 1024
 
 _ip_visitors_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
 
@@ -30,24 +31,20 @@ def ip_visitors(
     """An address's visitors after this visit: the entries of the last day with this visitor
     moved to the end at `now` (at most MAX_IP_VISITORS, the oldest dropped), when this visitor
     was last seen here (None if not among the entries), and how many of the kept entries fall
-    within the hour. One pass: an address shared by many devices (an office, a carrier's NAT)
-    carries the full list on every identification."""
+    within the hour. An address shared by many devices (an office, a carrier's NAT) carries the
+    full list on every identification, so the passes over it are comprehensions."""
+    day_cut, hour_cut = now - DAY_US, now - HOUR_US
+    seen = [entry for entry in stored if entry[1] > day_cut and entry[0] != visitor_id]
     last = None
-    seen: list[tuple[str, int]] = []
-    hour = 1  # this visit
-    for entry in stored:
-        v, ts = entry
-        if v == visitor_id:
-            last = ts
-        elif now - ts < DAY_US:
-            seen.append(entry)
-            if now - ts < HOUR_US:
-                hour += 1
+    if len(seen) != len(stored):  # this visitor, or an entry past the day, was dropped
+        last = next((ts for v, ts in reversed(stored) if v == visitor_id), None)
     seen.append((visitor_id, now))
     if len(seen) > MAX_IP_VISITORS:
-        hour -= sum(1 for _, ts in seen[:-MAX_IP_VISITORS] if now - ts < HOUR_US)
         seen = seen[-MAX_IP_VISITORS:]
-    return seen, last, hour
+    return seen, last, len([1 for entry in seen if entry[1] > hour_cut])
+
+
+IpCache = dict[bytes, tuple[bytes, list[tuple[str, int]]]]
 
 
 def velocity_of(
@@ -57,20 +54,35 @@ def velocity_of(
     record: VisitorRecord,
     address: str,
     now: int,
+    cache: IpCache,
 ) -> Velocity:
     """Record this visit on the visitor (its addresses) and on the address (its visitors), and
-    count both. The caller stores the visitor record; the address entry is written here."""
+    count both. The caller stores the visitor record; the address entry is written here.
+
+    `cache` keeps the entries this writer last stored per address beside their encoding: a busy
+    address is read back by the next identification, and comparing the stored bytes costs far
+    less than decoding them again. A value written by another process, or rolled back, differs
+    from the cached bytes and is decoded."""
     ips = [(ip, ts) for ip, ts in record.ips if now - ts < DAY_US and ip != address]
     ips.append((address, now))
     record.ips = ips[-MAX_IPS:]
     key = ip_index_key(prefix, address)
     raw = txn.get(key, db=db)
-    stored = _ip_visitors_dec.decode(raw) if raw is not None else []
+    cached = cache.get(key)
+    stored: list[tuple[str, int]] = []
+    if cached is not None and cached[0] == raw:
+        stored = cached[1]
+    elif raw is not None:
+        stored = _ip_visitors_dec.decode(raw)
     seen, last, hour = ip_visitors(stored, record.id, now)
     # A visitor seen on this address within the minute changes no count that matters
     # (windows are an hour and a day): skip rewriting the entry, which dirties pages.
     if last is None or now - last >= IP_REFRESH_US or len(stored) != len(seen):
-        txn.put(key, encode_record(seen), db=db)
+        encoded = encode_record(seen)
+        txn.put(key, encoded, db=db)
+        if len(cache) >= _CACHED_ADDRESSES:
+            cache.clear()
+        cache[key] = (encoded, seen)
     return Velocity(
         distinctIps1h=sum(1 for _, ts in record.ips if now - ts < HOUR_US),
         distinctIps24h=len(record.ips),

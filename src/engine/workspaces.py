@@ -167,6 +167,19 @@ def get(txn: lmdb.Transaction, store: Store, workspace_id: str) -> Workspace:
     return _ws_decoder.decode(raw)
 
 
+def plan_of(ctx: WriteContext, workspace_id: str) -> str:
+    """The workspace's plan as of this transaction. The decoded record is kept beside its bytes
+    in the writer's caches, so the many reads of an unchanged record decode it once."""
+    raw = ctx.txn.get(_ws_key(workspace_id), db=ctx.store.catalog)
+    if raw is None:
+        raise NotFound(f"No workspace {workspace_id}.")
+    cache: dict[str, tuple[bytes, Workspace]] = ctx.caches.setdefault("workspaces", {})
+    cached = cache.get(workspace_id)
+    if cached is None or cached[0] != raw:
+        cached = cache[workspace_id] = (raw, _ws_decoder.decode(raw))
+    return cached[1].plan
+
+
 def list_all(txn: lmdb.Transaction, store: Store) -> list[Workspace]:
     out = []
     with txn.cursor(db=store.catalog) as cur:

@@ -63,3 +63,19 @@ def test_suspect_is_capped():
     s = compute(every, Velocity(9, 9, 99, 99, 9), blocklisted=True, new_visitor=True, linked=True)
     assert s.suspect == 100
     assert 0.99 < s.abuse <= 1.0
+
+
+_SIGNAL_FLAGS = ("bot", "tor", "tampered", "vpn", "proxy", "emulator", "rootedDevice",
+                 "clonedApp", "incognito")  # fmt: skip
+
+
+def test_each_signal_adds_its_own_suspect_weight():
+    for name in _SIGNAL_FLAGS:
+        s = compute(signals(**{name: True}), CALM, blocklisted=False, new_visitor=False,
+                    linked=False)  # fmt: skip
+        assert s.suspect == SUSPECT_WEIGHTS[name], name
+    s = compute(signals(), CALM, blocklisted=True, new_visitor=False, linked=False)
+    assert s.suspect == SUSPECT_WEIGHTS["blocklisted"]
+    crowded = Velocity(1, 1, 5, 5, 0)
+    s = compute(signals(), crowded, blocklisted=False, new_visitor=False, linked=False)
+    assert s.suspect == SUSPECT_WEIGHTS["ip_velocity"]
