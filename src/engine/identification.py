@@ -394,12 +394,12 @@ class IdentifyDevice:
         record.bands = list(p.bands)
 
     def _remember_device(self, record: VisitorRecord, now: int) -> None:
-        d = self.p.device
+        d, stamp = self.p.device, iso(now)
         for profile in record.devices:
             if (profile.platform, profile.browser, profile.gpu) == (d.platform, d.browser, d.gpu):
-                profile.lastSeenAt = iso(now)
+                profile.lastSeenAt = stamp
                 return
-        record.devices.append(DeviceProfile(d.platform, d.browser, d.gpu, iso(now), iso(now)))
+        record.devices.append(DeviceProfile(d.platform, d.browser, d.gpu, stamp, stamp))
         del record.devices[:-_MAX_DEVICES]
 
     def _store_event(

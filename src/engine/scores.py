@@ -23,7 +23,7 @@ class Velocity(msgspec.Struct):
     accountsPerVisitor: int
 
 
-class Scores(msgspec.Struct):
+class Scores(msgspec.Struct, frozen=True):
     abuse: float
     ato: float
     bot: float
@@ -60,58 +60,72 @@ def compute(
     many_ips = velocity.distinctIps24h >= 5 or velocity.distinctIps1h >= 3
     crowded_ip = velocity.visitorsPerIp24h >= 10 or velocity.visitorsPerIp1h >= 5
     many_accounts = velocity.accountsPerVisitor >= 3
+    # Scores depend on these fourteen flags alone, so each combination is computed once.
+    flags = (
+        signals.bot.detected, signals.tor, signals.tampered, signals.vpn.detected,
+        signals.proxy, signals.emulator, signals.rootedDevice, signals.clonedApp,
+        signals.incognito, blocklisted, crowded_ip, many_ips, many_accounts,
+        new_visitor and linked,
+    )  # fmt: skip
+    scores = _computed.get(flags)
+    if scores is None:
+        scores = _computed[flags] = _from_flags(*flags)
+    return scores
 
-    bot_sum = (
-        6.0 * signals.bot.detected
-        + 1.5 * signals.tampered
-        + 1.0 * signals.proxy
-        + 0.5 * crowded_ip
-        - 4.0
-    )
+
+_computed: dict[tuple[bool, ...], Scores] = {}
+
+
+def _from_flags(
+    bot: bool,
+    tor: bool,
+    tampered: bool,
+    vpn: bool,
+    proxy: bool,
+    emulator: bool,
+    rooted: bool,
+    cloned: bool,
+    incognito: bool,
+    blocklisted: bool,
+    crowded_ip: bool,
+    many_ips: bool,
+    many_accounts: bool,
+    new_linked: bool,
+) -> Scores:
+    bot_sum = 6.0 * bot + 1.5 * tampered + 1.0 * proxy + 0.5 * crowded_ip - 4.0
     abuse_sum = (
-        1.2 * signals.vpn.detected
-        + 1.0 * signals.proxy
-        + 2.0 * signals.tor
-        + 1.5 * signals.tampered
-        + 0.5 * signals.incognito
-        + 1.5 * signals.emulator
-        + 1.0 * signals.rootedDevice
-        + 2.0 * signals.clonedApp
+        1.2 * vpn
+        + 1.0 * proxy
+        + 2.0 * tor
+        + 1.5 * tampered
+        + 0.5 * incognito
+        + 1.5 * emulator
+        + 1.0 * rooted
+        + 2.0 * cloned
         + 2.5 * blocklisted
         + 1.0 * crowded_ip
         + 1.5 * many_accounts
-        + 1.5 * signals.bot.detected
+        + 1.5 * bot
         - 4.0
     )
     ato_sum = (
-        2.0 * (new_visitor and linked)
+        2.0 * new_linked
         + 1.0 * many_ips
-        + 1.0 * signals.vpn.detected
-        + 1.5 * signals.tor
-        + 1.0 * signals.tampered
-        + 0.5 * signals.incognito
+        + 1.0 * vpn
+        + 1.5 * tor
+        + 1.0 * tampered
+        + 0.5 * incognito
         + 1.0 * many_accounts
         - 4.5
     )
     # In the order of SUSPECT_WEIGHTS.
-    flags = (
-        signals.bot.detected,
-        signals.tor,
-        signals.tampered,
-        signals.vpn.detected,
-        signals.proxy,
-        signals.emulator,
-        signals.rootedDevice,
-        signals.clonedApp,
-        signals.incognito,
-        blocklisted,
-        crowded_ip or many_ips,
-        many_accounts,
-    )
-    suspect = min(100, sum(compress(_SUSPECT_VALUES, flags)))
+    suspect_flags = (
+        bot, tor, tampered, vpn, proxy, emulator, rooted, cloned, incognito, blocklisted,
+        crowded_ip or many_ips, many_accounts,
+    )  # fmt: skip
     return Scores(
         abuse=round(_sigmoid(abuse_sum), 4),
         ato=round(_sigmoid(ato_sum), 4),
         bot=round(_sigmoid(bot_sum), 4),
-        suspect=suspect,
+        suspect=min(100, sum(compress(_SUSPECT_VALUES, suspect_flags))),
     )

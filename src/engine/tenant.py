@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 import msgspec
@@ -10,13 +11,14 @@ Environment = Literal["live", "test"]
 _ENV_BYTE = {"live": b"L", "test": b"T"}
 
 
-class Tenant(msgspec.Struct, frozen=True):
+class Tenant(msgspec.Struct, frozen=True, dict=True):
     workspace_id: str
     environment: Environment
 
-    @property
+    @cached_property
     def prefix(self) -> bytes:
-        """Leading bytes of every key that belongs to this tenant in the shared databases."""
+        """Leading bytes of every key that belongs to this tenant in the shared databases
+        (kept: every write and read of the tenant's data builds keys from it)."""
         return self.workspace_id.encode() + b"\x00" + _ENV_BYTE[self.environment] + b"\x00"
 
     @classmethod
