@@ -153,12 +153,15 @@ class RuleSet:
     def _each(self, values: list[Any], lists: Mapping[str, Set[str]]) -> list[int]:
         return [i for i, test in enumerate(self.tests) if test(values, lists)]
 
-    def values(self, document: Mapping[str, Any]) -> list[Any]:
+    def values(self, document: dict[str, Any]) -> list[Any]:
+        """The value of each field the programs use, None where the document has none.
+        Documents are plain JSON-like objects (`msgspec.to_builtins`); a dict check is far
+        cheaper than one against Mapping, and runs once per field part per identification."""
         out: list[Any] = []
         for path in self._paths:
             value: Any = document
             for part in path:
-                value = value.get(part) if isinstance(value, Mapping) else None
+                value = value.get(part) if isinstance(value, dict) else None
             out.append(value)
         return out
 
