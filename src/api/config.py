@@ -17,6 +17,8 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
+    # With two workers or more, each runs on a core of its own (api/worker_cpus.py).
+    pin_workers: bool = True
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
     # Decode-and-discard endpoints used as the same-run baseline of the benchmarks.
     benchmark_endpoints: bool = False
@@ -37,6 +39,7 @@ _ENV: dict[str, tuple[str | None, str, type]] = {
     "SIGNALPOST_HOST": (None, "host", str),
     "SIGNALPOST_PORT": (None, "port", int),
     "SIGNALPOST_WORKERS": (None, "workers", int),
+    "SIGNALPOST_PIN_WORKERS": (None, "pin_workers", bool),
     "SIGNALPOST_BENCHMARK_ENDPOINTS": (None, "benchmark_endpoints", bool),
     "SIGNALPOST_LOG_LEVEL": (None, "log_level", str),
     "SIGNALPOST_DURABILITY": ("engine", "durability", str),

@@ -8,10 +8,14 @@ from starlette.applications import Starlette
 
 from .app import create_app
 from .config import load_config
+from .worker_cpus import pin_worker
 
 
 def app_from_env() -> Starlette:
     config = load_config()
+    if config.pin_workers:
+        # Before the engine starts its threads, so that they run on the same core.
+        pin_worker(config.data_dir, config.workers)
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
