@@ -270,3 +270,13 @@ def test_webhook_settings_from_the_file_and_the_environment(tmp_path):
 def test_bad_webhook_settings_are_refused(name, value):
     with pytest.raises(ConfigError):
         load_config(env={name: value})
+
+
+def test_workers_are_pinned_unless_turned_off(tmp_path):
+    assert load_config(env={}).pin_workers is True
+    assert load_config(env={"SIGNALPOST_PIN_WORKERS": "off"}).pin_workers is False
+    (tmp_path / "c.toml").write_text("pin_workers = false\n")
+    assert load_config(tmp_path / "c.toml", env={}).pin_workers is False
+    (tmp_path / "bad.toml").write_text('pin_workers = "x"\n')
+    with pytest.raises(ConfigError, match="pin_workers"):
+        load_config(tmp_path / "bad.toml", env={})
