@@ -10,6 +10,7 @@ import msgspec
 
 from engine.backtest import BacktestIn, BacktestResult
 from engine.cohort_store import CohortIn, CohortOut, CohortPage, MembersPage
+from engine.delivery_book import DeliveryOut, DeliveryPage
 from engine.device import AgentRequest
 from engine.device_analytics import EventsAnswer, SignalsAnswer
 from engine.discovery_runs import RunAnswer
@@ -17,7 +18,6 @@ from engine.events import BatchIn, EventIn, IngestResult
 from engine.funnels import FunnelQuery, FunnelResult
 from engine.identification import AgentAnswer, IdentificationEvent
 from engine.lists import EntriesIn, EntriesResult, ListDeleted, ListIn, ListOut, ListPage
-from engine.outbox import DeliveryOut, DeliveryPage
 from engine.profiles import IdentifyIn, IdentifyResult
 from engine.rule_store import RuleDeleted, RuleIn, RuleOut, RulePatch, RuleWritten
 from engine.usage import Usage

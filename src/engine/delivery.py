@@ -22,15 +22,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from . import signing
-from .attempts import (
-    Claimed,
-    Outcome,
-    RecordAndClaim,
-    RecoverClaims,
-    has_claims,
-    scan_due,
-)
+from . import outbox, signing, webhooks
+from .attempts import Claimed, Outcome, take_over, turn
 from .config import WebhookConfig
 from .errors import InvalidInput
 from .store import Store
@@ -43,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("signalpost.webhooks")
 _USER_AGENT = b"Signalpost-Webhooks/1"
+# Entries already in the book leave the event store in one commit this often: the worker's
+# only regular write there, short and rare enough not to be felt by requests.
+_DROP_INTERVAL_S = 2.0
 
 
 class DeliveryWorker:
@@ -98,10 +94,9 @@ class DeliveryWorker:
     async def _serve(self) -> None:
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        with self._store.read() as txn:
-            stranded = has_claims(txn, self._store)
-        if stranded:  # opening a store with nothing in flight writes nothing
-            await self._writer.submit_async(RecoverClaims())
+        legacy = await asyncio.to_thread(take_over, self._store)
+        if legacy:
+            await self._writer.submit_async(outbox.DropLegacy(legacy))
         self.active.set()
         config, in_flight = self._config, {}
         per = config.max_in_flight_per_endpoint
@@ -112,34 +107,34 @@ class DeliveryWorker:
 
         tasks: set[asyncio.Task[None]] = set()
         sender: Sender | None = None
+        dropped, last_drop = 0, time.monotonic()
         try:
             last_write = 0.0
             while not self._stopping.is_set():
-                # The worker's commits take the store's write lock that the requests' commits
-                # need too: spacing them lets outcomes gather, one commit for many deliveries.
+                # Spacing the worker's commits lets outcomes gather: one commit, many deliveries.
                 pause = last_write + config.write_interval_seconds - time.monotonic()
                 if pause > 0:
                     await asyncio.sleep(pause)
                 self._wake.clear()
-                # One write per turn records every finished attempt and claims what the freed
-                # slots can take: one commit, not two, per delivery cycle.
                 done, finished[:] = list(finished), []
                 for outcome in done:
                     in_flight[outcome.ek] -= 1
                 free = config.max_in_flight - sum(in_flight.values())
-                keys: list[bytes] = []
-                if free > 0:
-                    with self._store.read() as txn:
-                        keys = scan_due(txn, self._store, now_us(), room, free)
                 claimed: list[Claimed] = []
-                if done or keys:
-                    last_write = time.monotonic()
-                    try:
-                        op = RecordAndClaim(done, keys, config)
-                        claimed = await self._writer.submit_async(op)
-                    except Exception:
-                        # Those claims stay in place; the next start of a worker resends them.
-                        log.exception("could not record webhook deliveries")
+                last_write = time.monotonic()
+                try:
+                    done_turn = await asyncio.to_thread(turn, self._store, config, done, free, room)
+                    claimed = done_turn.claimed
+                    for ek in done_turn.gone:
+                        reason = "The receiver answered 410 Gone."
+                        await self._writer.submit_async(webhooks.Disable(ek, reason))
+                    if done_turn.mark > dropped and last_write - last_drop >= _DROP_INTERVAL_S:
+                        last_drop = last_write
+                        await self._writer.submit_async(outbox.DropTaken(done_turn.mark))
+                        dropped = done_turn.mark
+                except Exception:
+                    # Claims not sent stay in place; the next start of a worker resends them.
+                    log.exception("could not record webhook deliveries")
                 if claimed and sender is None:
                     from .sender import Sender
 

@@ -27,8 +27,11 @@ DATABASES = (
     b"lists",  # allow/block lists and their entries
     b"cohorts",  # cohort records, membership snapshots, users touched since the last refresh
     b"discovery",  # auto-discovery runs and their results
-    b"webhooks",  # webhook endpoints, the delivery outbox and its history
+    b"webhooks",  # webhook endpoints and the delivery outbox (deliveries not yet taken)
 )
+# The delivery book lives in an environment of its own (`deliveries/` in the data directory):
+# the delivery worker's frequent commits then never take the event store's write lock.
+BOOK_DIR = "deliveries"
 
 
 class Store:
@@ -66,6 +69,18 @@ class Store:
         self.visitors = self.dbs["visitors"]
         self.lists = self.dbs["lists"]
         self.webhooks = self.dbs["webhooks"]
+        self.book_env = lmdb.open(
+            str(self.path / BOOK_DIR),
+            map_size=config.max_size_bytes,
+            max_dbs=2,
+            subdir=True,
+            sync=not relaxed,
+            metasync=not relaxed,
+            max_readers=512,
+            readahead=False,
+        )
+        self.book_env.reader_check()
+        self.book = self.book_env.open_db(b"deliveries")
 
     @contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:
@@ -77,7 +92,20 @@ class Store:
         with translate_errors():
             return self.env.begin(write=True)
 
+    @contextmanager
+    def read_book(self) -> Iterator[lmdb.Transaction]:
+        with translate_errors(), self.book_env.begin(write=False, buffers=False) as txn:
+            yield txn
+
+    @contextmanager
+    def write_book(self) -> Iterator[lmdb.Transaction]:
+        """A write transaction on the delivery book, committed on leaving (any thread may call
+        this; LMDB's lock of that environment orders writers of every process)."""
+        with translate_errors(), self.book_env.begin(write=True) as txn:
+            yield txn
+
     def close(self) -> None:
+        self.book_env.close()
         self.env.close()
 
 

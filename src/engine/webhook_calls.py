@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
+from . import delivery_book as _book
 from . import outbox as _outbox
 from . import webhooks as _webhooks
+from .errors import InvalidInput
 from .tenant import Tenant
+from .timeutil import now_us
 from .urlguard import check_url
 
 if TYPE_CHECKING:
@@ -39,14 +43,16 @@ class WebhookCalls:
     def webhooks(
         self, tenant: Tenant, status: str | None = None, limit: int = 20, offset: int = 0
     ) -> _webhooks.WebhookPage:
-        with self.store.read() as txn:
-            return _webhooks.listing(txn, self.store, tenant.prefix, status, limit, offset)
+        with self.store.read() as txn, self.store.read_book() as book_txn:
+            return _webhooks.listing(
+                txn, book_txn, self.store, tenant.prefix, status, limit, offset
+            )
 
     def webhook(self, tenant: Tenant, webhook_id: str) -> _webhooks.WebhookOut:
-        with self.store.read() as txn:
+        with self.store.read() as txn, self.store.read_book() as book_txn:
             record = _webhooks.get(txn, self.store, tenant.prefix, webhook_id)
             ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
-            return _webhooks.out(record, _outbox.stats(txn, self.store, ek))
+            return _webhooks.out(record, _book.stats(book_txn, self.store, ek))
 
     def _update_webhook_op(
         self, tenant: Tenant, webhook_id: str, patch: _webhooks.WebhookPatch
@@ -65,30 +71,51 @@ class WebhookCalls:
     ) -> _webhooks.WebhookUpdated:
         return await self.writer.submit_async(self._update_webhook_op(tenant, webhook_id, patch))
 
+    def _forget_endpoint(self, tenant: Tenant, webhook_id: str) -> None:
+        """After the record is gone: its deliveries leave the book. Should this not happen (a
+        crash in between), the delivery worker drops them when it meets them."""
+        with self.store.write_book() as txn:
+            ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
+            _book.remove_endpoint(txn, self.store, ek)
+
     def delete_webhook(self, tenant: Tenant, webhook_id: str) -> _webhooks.WebhookDeleted:
-        return self.writer.run(_webhooks.DeleteWebhook(tenant, webhook_id))
+        deleted = self.writer.run(_webhooks.DeleteWebhook(tenant, webhook_id))
+        self._forget_endpoint(tenant, deleted.webhookId)
+        return deleted
 
     async def delete_webhook_async(
         self, tenant: Tenant, webhook_id: str
     ) -> _webhooks.WebhookDeleted:
-        return await self.writer.submit_async(_webhooks.DeleteWebhook(tenant, webhook_id))
+        deleted = await self.writer.submit_async(_webhooks.DeleteWebhook(tenant, webhook_id))
+        await asyncio.to_thread(self._forget_endpoint, tenant, deleted.webhookId)
+        return deleted
 
     def webhook_deliveries(
         self, tenant: Tenant, webhook_id: str, limit: int = 20, status: str | None = None
-    ) -> _outbox.DeliveryPage:
+    ) -> _book.DeliveryPage:
         """Recent deliveries of a webhook, newest first, with their attempts."""
-        with self.store.read() as txn:
-            _webhooks.get(txn, self.store, tenant.prefix, webhook_id)
+        store = self.store
+        with store.read_book() as book_txn, store.read() as txn:
+            _webhooks.get(txn, store, tenant.prefix, webhook_id)
             ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
-            return _outbox.page(txn, self.store, ek, limit, status)
+            fresh = _outbox.pending_of(txn, store, ek, _book.mark(book_txn, store))
+            return _book.page(book_txn, txn, store, ek, limit, status, fresh)
 
     def replay_delivery(
         self, tenant: Tenant, webhook_id: str, delivery_id: str
-    ) -> _outbox.DeliveryOut:
-        return self.writer.run(_webhooks.ReplayDelivery(tenant, webhook_id, delivery_id))
+    ) -> _book.DeliveryOut:
+        """Send a finished delivery again, with the same message id and a fresh schedule."""
+        store = self.store
+        with store.write_book() as book_txn, store.read() as txn:
+            _webhooks.get(txn, store, tenant.prefix, webhook_id)
+            ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
+            fresh = _outbox.pending_of(txn, store, ek, _book.mark(book_txn, store))
+            if any(d.id == delivery_id for d in fresh):
+                raise InvalidInput("The delivery is still pending.", field="deliveryId")
+            delivery = _book.replay(book_txn, store, ek, delivery_id, now_us())
+            return _book.out(delivery, _book.body_of(txn, store, ek, delivery))
 
     async def replay_delivery_async(
         self, tenant: Tenant, webhook_id: str, delivery_id: str
-    ) -> _outbox.DeliveryOut:
-        op = _webhooks.ReplayDelivery(tenant, webhook_id, delivery_id)
-        return await self.writer.submit_async(op)
+    ) -> _book.DeliveryOut:
+        return await asyncio.to_thread(self.replay_delivery, tenant, webhook_id, delivery_id)

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import lmdb
 import msgspec
 
+from . import delivery_book as book
 from . import outbox
 from .errors import InvalidInput, NotFound
 from .signing import new_secret
@@ -182,7 +183,7 @@ def _events(given: list[str] | None) -> list[str]:
     return list(dict.fromkeys(given))
 
 
-def out(record: WebhookRecord, stats: outbox.Stats) -> WebhookOut:
+def out(record: WebhookRecord, stats: book.Stats) -> WebhookOut:
     rate = round(stats.successes / stats.attempts, 4) if stats.attempts else None
     last = iso(stats.last_attempt_us) if stats.last_attempt_us else None
     return WebhookOut(
@@ -193,6 +194,7 @@ def out(record: WebhookRecord, stats: outbox.Stats) -> WebhookOut:
 
 def listing(
     txn: lmdb.Transaction,
+    book_txn: lmdb.Transaction,
     store: Store,
     prefix: bytes,
     status: str | None,
@@ -201,7 +203,7 @@ def listing(
 ) -> WebhookPage:
     chosen = [r for r in all_webhooks(txn, store, prefix) if status is None or r.status == status]
     data = [
-        out(r, outbox.stats(txn, store, outbox.endpoint_key(prefix, r.id)))
+        out(r, book.stats(book_txn, store, outbox.endpoint_key(prefix, r.id)))
         for r in chosen[offset : offset + limit]
     ]
     return WebhookPage(data, len(chosen))
@@ -263,32 +265,24 @@ class DeleteWebhook:
         txn, store, prefix = ctx.txn, ctx.store, self.tenant.prefix
         record = get(txn, store, prefix, self.webhook_id)
         txn.delete(_key(prefix, record.id), db=store.webhooks)
-        outbox.remove_endpoint(txn, store, outbox.endpoint_key(prefix, record.id))
         _bump(txn, store, prefix)
         return WebhookDeleted(True, record.id)
 
 
-class ReplayDelivery:
-    def __init__(self, tenant: Tenant, webhook_id: str, delivery_id: str) -> None:
-        self.tenant, self.webhook_id, self.delivery_id = tenant, webhook_id, delivery_id
+class Disable:
+    """The receiver answered 410 Gone: stop sending to it until a user resumes it (the
+    delivery book already cancelled its pending deliveries)."""
 
-    def apply(self, ctx: WriteContext) -> outbox.DeliveryOut:
-        txn, store, prefix = ctx.txn, ctx.store, self.tenant.prefix
-        record = get(txn, store, prefix, self.webhook_id)
-        ek = outbox.endpoint_key(prefix, record.id)
-        delivery = outbox.replay(txn, store, ek, self.delivery_id, ctx.now_us)
-        return outbox.out(delivery, outbox.body_of(txn, store, ek, delivery))
+    def __init__(self, ek: bytes, reason: str) -> None:
+        self.ek, self.reason = ek, reason
 
-
-def disable(txn: lmdb.Transaction, store: Store, ek: bytes, reason: str, now_us: int) -> None:
-    """The receiver answered 410 Gone: stop sending to it until a user resumes it."""
-    record = find(txn, store, ek)
-    if record is None:
-        return
-    record.status, record.disabled_reason, record.updated_us = "disabled", reason, now_us
-    prefix = ek[: -len(record.id)]
-    _put(txn, store, prefix, record)
-    outbox.cancel_pending(txn, store, ek)
+    def apply(self, ctx: WriteContext) -> None:
+        record = find(ctx.txn, ctx.store, self.ek)
+        if record is None:
+            return
+        record.status, record.disabled_reason = "disabled", self.reason
+        record.updated_us = ctx.now_us
+        _put(ctx.txn, ctx.store, self.ek[: -len(record.id)], record)
 
 
 class EndpointCache:

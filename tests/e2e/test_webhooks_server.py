@@ -15,7 +15,7 @@ from _device_support import CHROME_UA, COMPONENTS
 from _webhook_support import Answer, Receiver
 
 from api.process import ServerProcess, cli
-from engine import CompactionConfig, Engine, EngineConfig, WebhookConfig
+from engine import CompactionConfig, Engine, EngineConfig, WebhookConfig, delivery_book, outbox
 
 
 def _request_ids(received) -> list[str]:
@@ -23,14 +23,17 @@ def _request_ids(received) -> list[str]:
 
 
 def _outbox_at_rest(data) -> tuple[int, int]:
-    """Deliveries claimed (in flight) and queued in a store no server has open."""
+    """Deliveries claimed (in flight) and queued in a store no server has open: queued in the
+    delivery book, or still in the outbox."""
     config = EngineConfig(
         webhooks=WebhookConfig(deliver=False), compaction=CompactionConfig(enabled=False)
     )
-    with Engine.open(data, config) as engine, engine.store.read() as txn:
-        cur = txn.cursor(db=engine.store.webhooks)
-        keys = [bytes(k) for k in cur.iternext(values=False)]
-    return sum(k[:1] == b"C" for k in keys), sum(k[:1] == b"Q" for k in keys)
+    with Engine.open(data, config) as engine:
+        store = engine.store
+        with store.read_book() as book_txn, store.read() as txn:
+            keys = [bytes(k) for k in book_txn.cursor(db=store.book).iternext(values=False)]
+            fresh, _ = outbox.read_new(txn, store, delivery_book.mark(book_txn, store), 10**6)
+    return sum(k[:1] == b"C" for k in keys), sum(k[:1] == b"Q" for k in keys) + len(fresh)
 
 
 def _delivery_lock_holder(data) -> str:

@@ -1,5 +1,5 @@
 """Webhook pieces without a receiver: signatures, the address guard, the retry schedule, and the
-outbox's claim/record/recover cycle driven by hand."""
+outbox and delivery book's take/claim/record/recover cycle driven by hand."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from engine import (
     EngineConfig,
     WebhookConfig,
     attempts,
+    delivery_book,
     outbox,
     publish,
     signing,
@@ -110,8 +111,8 @@ def test_config_refuses_a_schedule_that_goes_back_in_time():
 # -- the retry schedule ------------------------------------------------------------------------
 
 
-def _delivery(tries: int, start: int = 1_000_000_000) -> outbox.Delivery:
-    return outbox.Delivery("msg_x", "whk_000000000000", "webhook", "identification", b"{}",
+def _delivery(tries: int, start: int = 1_000_000_000) -> delivery_book.Delivery:
+    return delivery_book.Delivery("msg_x", "whk_000000000000", "webhook", "identification", b"{}",
                            start, round_start_us=start, round_tries=tries)  # fmt: skip
 
 
@@ -132,7 +133,7 @@ def test_next_attempt_is_due_at_the_schedules_offset_with_bounded_jitter():
     assert attempts.next_due(_delivery(1), exact, start, 60.0) == start + 60_000_000
 
 
-# -- the outbox, driven by hand ----------------------------------------------------------------
+# -- the outbox and the delivery book, driven by hand ---------------------------------------------
 
 
 class _Enqueue:
@@ -159,48 +160,101 @@ def _hook(engine, tenant, url: str = "https://example.com/h") -> tuple[str, byte
     return created.id, outbox.endpoint_key(tenant.prefix, created.id)
 
 
-def _scan(engine, room=lambda ek: 100, total: int = 1000, now: int | None = None) -> list[bytes]:
-    with engine.store.read() as txn:
-        at = now if now is not None else time.time_ns() // 1000
-        return attempts.scan_due(txn, engine.store, at, room, total)
+def _now() -> int:
+    return time.time_ns() // 1000
+
+
+def _claim(engine, room=lambda ek: 100, total: int = 1000, now: int | None = None):
+    """One turn of the delivery worker with no outcomes: take the outbox, claim what is due."""
+    return attempts.turn(engine.store, WebhookConfig(), [], total, room, now).claimed
+
+
+def _record(engine, outcomes, config) -> int:
+    """Record outcomes as the worker does, 410s disabling their endpoints in the event store."""
+    with engine.store.write_book() as txn:
+        recorded, gone = attempts.record(txn, engine.store, outcomes, config, _now())
+    for ek in gone:
+        engine.writer.run(webhooks.Disable(ek, "gone"))
+    return recorded
+
+
+def _due(engine, now: int | None = None) -> list[bytes]:
+    with engine.store.read_book() as txn, engine.store.read() as main:
+        endpoints = attempts.Endpoints(main, engine.store)
+        at = now if now is not None else _now()
+        return attempts.scan_due(txn, engine.store, endpoints, at, lambda ek: 100, 1000)
 
 
 def _keys(engine, head: bytes) -> list[bytes]:
-    with engine.store.read() as txn, txn.cursor(db=engine.store.webhooks) as cur:
+    with engine.store.read_book() as txn, txn.cursor(db=engine.store.book) as cur:
         return [bytes(k) for k in cur.iternext(values=False) if bytes(k).startswith(head)]
+
+
+def _outbox_keys(engine) -> list[bytes]:
+    with engine.store.read() as txn, txn.cursor(db=engine.store.webhooks) as cur:
+        return [bytes(k) for k in cur.iternext(values=False) if bytes(k)[:1] == b"I"]
 
 
 def test_claim_record_and_retry_cycle(engine, tenant):
     config = WebhookConfig(retry_schedule=(0, 60), retry_jitter=0.0)
     hook, ek = _hook(engine, tenant)
     (msg,) = engine.writer.run(_Enqueue(ek, 1))
-    (claimed,) = engine.writer.run(attempts.ClaimDeliveries(_scan(engine)))
+    # Before the worker takes it, the delivery is listed from the outbox, pending.
+    (listed,) = engine.webhook_deliveries(tenant, hook).data
+    assert (listed.id, listed.status, listed.attempts) == (msg, "pending", 0)
+    (claimed,) = _claim(engine)
     assert (claimed.id, claimed.attempt, claimed.url) == (msg, 1, "https://example.com/h")
     assert claimed.secret.startswith("whsec_")
-    assert _scan(engine) == [] and len(_keys(engine, b"C")) == 1  # in flight, not due
+    assert _due(engine) == [] and len(_keys(engine, b"C")) == 1  # in flight, not due
 
-    fail = attempts.Outcome(ek, msg, time.time_ns() // 1000, 500, "HTTP 500", 3.0)
-    assert engine.writer.run(attempts.RecordOutcomes([fail], config)) == 1
-    assert _keys(engine, b"C") == [] and _scan(engine) == []  # due in 60 s
-    assert len(_scan(engine, now=time.time_ns() // 1000 + 61_000_000)) == 1
+    fail = attempts.Outcome(ek, msg, _now(), 500, "HTTP 500", 3.0)
+    assert _record(engine, [fail], config) == 1
+    assert _keys(engine, b"C") == [] and _due(engine) == []  # due in 60 s
+    assert len(_due(engine, now=_now() + 61_000_000)) == 1
     page = engine.webhook_deliveries(tenant, hook)
+    assert [d.id for d in page.data] == [msg]
     assert page.data[0].status == "pending" and page.data[0].lastStatus == 500
 
     # An outcome for a delivery that is no longer claimed changes nothing.
-    assert engine.writer.run(attempts.RecordOutcomes([fail], config)) == 0
+    assert _record(engine, [fail], config) == 0
     out = engine.webhook(tenant, hook)
     assert out.successRate == 0.0 and out.lastDeliveryAt is not None
+
+
+def test_the_outbox_is_read_in_commit_order_and_dropped_below_the_mark(engine, tenant):
+    _, ek = _hook(engine, tenant)
+    engine.writer.run(_Enqueue(ek, 3))
+    with engine.store.read() as txn:
+        entries, upto = outbox.read_new(txn, engine.store, 0, 100)
+    assert upto == 3 and [d.body for _, d in entries] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+    assert len(_claim(engine)) == 3
+    with engine.store.read_book() as txn:
+        assert delivery_book.mark(txn, engine.store) == 3
+    # Entries the book holds leave the event store; the highest stays, so numbers go on.
+    assert engine.writer.run(outbox.DropTaken(3)) == 2
+    assert _outbox_keys(engine) == [b"I" + (3).to_bytes(8, "big")]
+    engine.writer.run(_Enqueue(ek, 1))
+    (again,) = _claim(engine)
+    assert engine.webhook_deliveries(tenant, _hook_id(ek)).data[0].id == again.id
+    with engine.store.read() as txn:
+        assert outbox.last_seq(txn, engine.store) == 4
+    # Taken once: another turn takes nothing new.
+    assert _claim(engine) == []
+
+
+def _hook_id(ek: bytes) -> str:
+    return ek[-16:].decode()
 
 
 def test_recover_makes_every_claim_due_again(engine, tenant):
     _, ek = _hook(engine, tenant)
     engine.writer.run(_Enqueue(ek, 3))
-    claimed = engine.writer.run(attempts.ClaimDeliveries(_scan(engine)))
-    assert len(claimed) == 3 and _scan(engine) == []
-    with engine.store.read() as txn:
+    claimed = _claim(engine)
+    assert len(claimed) == 3 and _due(engine) == []
+    with engine.store.read_book() as txn:
         assert attempts.has_claims(txn, engine.store)
-    assert engine.writer.run(attempts.RecoverClaims()) == 3
-    again = engine.writer.run(attempts.ClaimDeliveries(_scan(engine)))
+    assert attempts.take_over(engine.store) == []
+    again = _claim(engine)
     assert sorted(c.id for c in again) == sorted(c.id for c in claimed)
     assert {c.attempt for c in again} == {2}
 
@@ -213,46 +267,90 @@ def test_scan_takes_at_most_the_room_of_each_endpoint_and_skips_paused_ones(engi
     engine.writer.run(_Enqueue(quiet, 1))
     engine.writer.run(_Enqueue(held, 5))
     engine.update_webhook(tenant, paused, webhooks.WebhookPatch(status="paused"))
-    keys = _scan(engine, room=lambda ek: 2)
-    assert sum(k.startswith(b"Q" + busy) for k in keys) == 2
-    assert sum(k.startswith(b"Q" + quiet) for k in keys) == 1
-    assert not any(k.startswith(b"Q" + held) for k in keys)
-    assert len(_scan(engine, total=2)) == 2
+    claimed = _claim(engine, room=lambda ek: 2, total=2)
+    assert len(claimed) == 2
+    claimed += _claim(engine, room=lambda ek: 2 - sum(c.ek == ek for c in claimed))
+    assert sum(c.ek == busy for c in claimed) == 2
+    assert sum(c.ek == quiet for c in claimed) == 1
+    assert not any(c.ek == held for c in claimed)
+    assert len(_keys(engine, b"Q" + held)) == 5
 
 
 def test_finished_deliveries_are_trimmed_to_the_history_size(engine, tenant):
     config = WebhookConfig(history_per_endpoint=3)
     hook, ek = _hook(engine, tenant)
     engine.writer.run(_Enqueue(ek, 6))
-    claimed = engine.writer.run(attempts.ClaimDeliveries(_scan(engine)))
-    now = time.time_ns() // 1000
+    claimed = _claim(engine)
+    now = _now()
     done = [attempts.Outcome(ek, c.id, now, 200, None, 1.0) for c in claimed]
-    engine.writer.run(attempts.RecordOutcomes(done, config))
+    _record(engine, done, config)
     kept = engine.webhook_deliveries(tenant, hook, limit=100).data
     assert [d.id for d in kept] == sorted((c.id for c in claimed), reverse=True)[:3]
     assert engine.webhook(tenant, hook).successRate == 1.0
 
 
-def test_delete_removes_every_outbox_key_of_the_endpoint(engine, tenant):
+def test_delete_removes_every_delivery_of_the_endpoint(engine, tenant):
     hook, ek = _hook(engine, tenant)
     _, other = _hook(engine, tenant, "https://other.example.com/")
     engine.writer.run(_Enqueue(ek, 4))
     engine.writer.run(_Enqueue(other, 1))
-    engine.writer.run(attempts.ClaimDeliveries(_scan(engine, room=lambda e: 1)))
+    _claim(engine, room=lambda e: 1)
+    engine.writer.run(_Enqueue(ek, 2))  # still in the outbox when the webhook goes
     engine.delete_webhook(tenant, hook)
     assert [k for k in _keys(engine, b"") if ek in k] == []
     assert len(_keys(engine, b"D" + other)) == 1
+    assert _claim(engine) == [] and [k for k in _keys(engine, b"") if ek in k] == []
+
+
+def test_what_a_crash_left_of_a_deleted_endpoint_is_dropped_when_met(engine, tenant):
+    hook, ek = _hook(engine, tenant)
+    engine.writer.run(_Enqueue(ek, 2))
+    _claim(engine, room=lambda e: 1)
+    # The record goes but the process dies before the book is cleaned.
+    engine.writer.run(webhooks.DeleteWebhook(tenant, hook))
+    assert len(_keys(engine, b"D" + ek)) == 2
+    assert _claim(engine) == []
+    assert [k for k in _keys(engine, b"") if ek in k] == []
 
 
 def test_a_410_disables_and_cancels_the_rest(engine, tenant):
     hook, ek = _hook(engine, tenant)
     engine.writer.run(_Enqueue(ek, 3))
-    first = engine.writer.run(attempts.ClaimDeliveries(_scan(engine, room=lambda e: 1)))[0]
-    gone = attempts.Outcome(ek, first.id, time.time_ns() // 1000, 410, "HTTP 410", 1.0)
-    engine.writer.run(attempts.RecordOutcomes([gone], WebhookConfig()))
+    first = _claim(engine, room=lambda e: 1)[0]
+    gone = attempts.Outcome(ek, first.id, _now(), 410, "HTTP 410", 1.0)
+    _record(engine, [gone], WebhookConfig())
     assert engine.webhook(tenant, hook).status == "disabled"
     states = sorted(d.status for d in engine.webhook_deliveries(tenant, hook).data)
-    assert states == ["cancelled", "cancelled", "failed"] and _scan(engine) == []
+    assert states == ["cancelled", "cancelled", "failed"] and _due(engine) == []
+
+
+def test_records_of_an_earlier_version_move_into_the_book(engine, tenant):
+    """Stores written before the book kept the outbox's `D`/`Q`/`C`/`S` keys in the event
+    store: taking over moves them, pending and in-flight ones due at once."""
+    hook, ek = _hook(engine, tenant)
+    now = _now()
+    pending = delivery_book.Delivery("msg_0001", hook, "webhook", "identification",
+                                     b'{"a":1}', now, next_us=now)  # fmt: skip
+    flying = delivery_book.Delivery("msg_0002", hook, "webhook", "identification",
+                                    b'{"b":2}', now, attempts=1)  # fmt: skip
+    enc = msgspec.msgpack.encode
+    old = {
+        delivery_book.delivery_key(ek, "msg_0001"): enc(pending),
+        delivery_book.queue_key(ek, now, "msg_0001"): b"",
+        delivery_book.delivery_key(ek, "msg_0002"): enc(flying),
+        delivery_book.claim_key(ek, "msg_0002"): b"",
+        b"S" + ek: enc(delivery_book.Stats(4, 3, now, 0)),
+    }
+    with engine.store.env.begin(write=True) as txn:
+        for key, value in old.items():
+            txn.put(key, value, db=engine.store.webhooks)
+    dropped = attempts.take_over(engine.store)
+    assert sorted(dropped) == sorted(old)
+    engine.writer.run(outbox.DropLegacy(dropped))
+    with engine.store.read() as txn:
+        assert outbox.legacy_keys(txn, engine.store) == []
+    assert sorted(c.id for c in _claim(engine)) == ["msg_0001", "msg_0002"]
+    assert engine.webhook(tenant, hook).successRate == 0.75
 
 
 def test_endpoint_cache_reloads_when_the_version_moves(engine, tenant):
@@ -282,14 +380,14 @@ def test_identification_payload_is_the_stored_document_and_goes_with_it(engine, 
 
     hook, _ = _hook(engine, tenant)
     first = engine.identify_device(tenant, AgentRequest(), client_ip="8.8.8.8")
-    (claimed,) = engine.writer.run(attempts.ClaimDeliveries(_scan(engine)))
+    (claimed,) = _claim(engine)
     payload = msgspec.json.decode(claimed.body)
     assert payload["event"] == "identification"
     assert payload["data"] == msgspec.json.decode(engine.event_document(tenant, first.requestId))
     # A deleted visitor's identifications are not sent any more.
     second = engine.identify_device(tenant, AgentRequest(), client_ip="8.8.4.4")
     engine.delete_visitor(tenant, second.visitorId)
-    assert engine.writer.run(attempts.ClaimDeliveries(_scan(engine))) == []
+    assert _claim(engine) == []
     states = {d.id: d.status for d in engine.webhook_deliveries(tenant, hook).data}
     assert sorted(states.values()) == ["cancelled", "pending"]
 
@@ -298,4 +396,4 @@ def test_no_webhook_means_nothing_written_for_identifications(engine, tenant):
     from engine.device import AgentRequest
 
     engine.identify_device(tenant, AgentRequest(), client_ip="8.8.8.8")
-    assert _keys(engine, b"") == []
+    assert _outbox_keys(engine) == [] and _keys(engine, b"") == []
