@@ -3,9 +3,14 @@ outcomes, recover after a crash.
 
 All of it is written to the delivery book (`delivery_book.py`), whose LMDB environment is not
 the event store's: requests never wait for these commits. The event store is only read here
-(webhook records, identification documents). An outcome is recorded (durably) before the
-delivery's slot is freed, so an acknowledged delivery is never sent again; a crash between the
-receiver's answer and that record means one more send with the same `webhook-id`.
+(webhook records, identification documents).
+
+A claim writes nothing: the worker keeps the `Q` keys it has in flight in memory and skips them
+when it scans. The outcome is what is written, in one commit with the other outcomes and new
+entries of the turn: the `Q` key goes (or moves to the retry's due time), the attempt is
+logged. Should the process die before that, the key is still there and due, and the next
+holder of the delivery lock sends it again with the same `webhook-id`; a delivery acknowledged
+and recorded is never sent again.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ TAKE_LIMIT = 2048  # outbox entries copied into the book per turn
 
 
 class Claimed(msgspec.Struct):
+    key: bytes  # its `Q` key, which stays in place while it is in flight
     ek: bytes
     id: str
     kind: str
@@ -41,6 +47,7 @@ class Claimed(msgspec.Struct):
 
 
 class Outcome(msgspec.Struct):
+    key: bytes  # the `Q` key of the claim
     ek: bytes
     id: str
     at_us: int
@@ -99,8 +106,9 @@ def scan_due(
     now_us: int,
     room: Callable[[bytes], int],
     total: int,
+    flying: frozenset[bytes] | set[bytes] = frozenset(),
 ) -> list[bytes]:
-    """`Q` keys due now, at most `room(ek)` per endpoint and `total` in all.
+    """`Q` keys due now and not in `flying`, at most `room(ek)` per endpoint and `total` in all.
 
     The scan jumps from endpoint to endpoint, so a long backlog of one endpoint (or a paused
     one) costs one seek, not one step per entry.
@@ -120,8 +128,9 @@ def scan_due(
                     key = cur.key()
                     if not key.startswith(head) or book.queue_entry(key, ek)[0] > now_us:
                         break
-                    keys.append(bytes(key))
-                    free -= 1
+                    if key not in flying:
+                        keys.append(bytes(key))
+                        free -= 1
                     positioned = cur.next()
             positioned = cur.set_range(b"Q" + ek + b"\xff" * 9)
     return keys
@@ -131,7 +140,8 @@ def claim(
     txn: lmdb.Transaction, main: lmdb.Transaction, store: Store, endpoints: Endpoints,
     keys: list[bytes],
 ) -> list[Claimed]:  # fmt: skip
-    """Move due deliveries from `Q` to `C` and count the attempt; returns what to send."""
+    """What to send for these due `Q` keys. Writes only to clear what no longer applies: a
+    deleted endpoint's deliveries, a delivery whose identification was deleted."""
     db, claimed = store.book, []
     for key in keys:
         if txn.get(key, db=db) is None:
@@ -142,29 +152,25 @@ def claim(
             continue
         msg_id = book.queue_entry(key, ek)[1]
         delivery = book.load(txn, store, ek, msg_id)
-        url, secret = None, None
-        if delivery is not None and delivery.kind == "webhook":
+        if delivery is None or delivery.state != "pending":
+            txn.delete(key, db=db)
+            continue
+        url, secret = delivery.url, None
+        if delivery.kind == "webhook":
             record = endpoints.record(ek)
             if record is None or record.status != "active":
                 continue  # paused since the scan: it stays queued
             url, secret = record.url, record.secret
-        elif delivery is not None:
-            url = delivery.url
-        txn.delete(key, db=db)
-        if delivery is None or delivery.state != "pending":
-            continue
         body = book.body_of(main, store, ek, delivery)
         if body is None:
+            txn.delete(key, db=db)
             delivery.state = "cancelled"
             book.save(txn, store, ek, delivery)
+            book.add_finished(txn, store, ek, 1)
             continue
-        txn.put(book.claim_key(ek, msg_id), b"", db=db)
-        delivery.attempts += 1
-        delivery.round_tries += 1
-        book.save(txn, store, ek, delivery)
         claimed.append(
-            Claimed(ek, msg_id, delivery.kind, delivery.event, body, url, secret,
-                    delivery.attempts)
+            Claimed(key, ek, msg_id, delivery.kind, delivery.event, body, url, secret,
+                    delivery.attempts + 1)
         )  # fmt: skip
     return claimed
 
@@ -193,15 +199,17 @@ def record(
     recorded, and the endpoints that answered 410 (the caller disables them in the event
     store)."""
     db, gone_eks, recorded = store.book, [], 0
+    counts: dict[bytes, book.Stats] = {}  # what this call adds to each endpoint's statistics
     for o in outcomes:
-        ck = book.claim_key(o.ek, o.id)
-        if txn.get(ck, db=db) is None:
+        if txn.get(o.key, db=db) is None:
             continue  # cancelled (endpoint deleted or disabled) while in flight
-        txn.delete(ck, db=db)
+        txn.delete(o.key, db=db)
         delivery = book.load(txn, store, o.ek, o.id)
         if delivery is None or delivery.state != "pending":
             continue
         recorded += 1
+        delivery.attempts += 1
+        delivery.round_tries += 1
         delivery.log.append(book.Attempt(o.at_us, o.status, o.error, o.duration_ms))
         del delivery.log[: -book.MAX_LOG]
         gone = o.status == 410
@@ -212,49 +220,28 @@ def record(
             delivery.state = "failed"
         else:
             book.schedule(txn, store, o.ek, delivery, due)
-        finished = delivery.state != "pending"
         book.save(txn, store, o.ek, delivery)
-        book.count_attempt(txn, store, o.ek, o.at_us, o.ok, finished)
+        added = counts.setdefault(o.ek, book.Stats())
+        added.attempts += 1
+        added.successes += o.ok
+        added.last_attempt_us = max(added.last_attempt_us, o.at_us)
+        added.finished += delivery.state != "pending"
         if gone and delivery.kind == "webhook":
             book.cancel_pending(txn, store, o.ek)
             gone_eks.append(o.ek)
-        if finished:
-            book.trim_history(txn, store, o.ek, config.history_per_endpoint)
+    for ek, added in counts.items():
+        book.add_stats(txn, store, ek, added)
+        if added.finished:
+            book.trim_history(txn, store, ek, config.history_per_endpoint)
     return recorded, gone_eks
-
-
-def has_claims(txn: lmdb.Transaction, store: Store) -> bool:
-    with txn.cursor(db=store.book) as cur:
-        return cur.set_range(b"C") and cur.key().startswith(b"C")
-
-
-def recover_claims(txn: lmdb.Transaction, store: Store, now_us: int) -> int:
-    """Run by a delivery worker when it takes the store's delivery lock: whatever the previous
-    holder had in flight is due again at once (it holds no lock, so it sends nothing more)."""
-    db = store.book
-    keys = []
-    with txn.cursor(db=db) as cur:
-        if cur.set_range(b"C"):
-            for key in cur.iternext(values=False):
-                if not key.startswith(b"C"):
-                    break
-                keys.append(bytes(key))
-    for key in keys:
-        txn.delete(key, db=db)
-        ek = book.split_endpoint(key)
-        delivery = book.load(txn, store, ek, key[1 + len(ek) :].decode())
-        if delivery is not None and delivery.state == "pending":
-            book.schedule(txn, store, ek, delivery, now_us)
-            book.save(txn, store, ek, delivery)
-    return len(keys)
 
 
 def adopt_legacy(txn: lmdb.Transaction, store: Store, found: list[tuple[bytes, bytes]],
                  now_us: int) -> None:  # fmt: skip
     """Move outbox records an earlier version kept in the event store into the book: history
-    and statistics as they were, pending and in-flight deliveries due at once. Records already
-    in the book win, so adopting twice (a crash before the old keys were dropped) changes
-    nothing."""
+    and statistics as they were, pending and in-flight (`C`) deliveries due at once. Records
+    already in the book win, so adopting twice (a crash before the old keys were dropped)
+    changes nothing."""
     db = store.book
     for key, value in found:
         if key[:1] in (b"D", b"S"):
@@ -279,10 +266,12 @@ def turn(
     done: list[Outcome],
     free: int,
     room: Callable[[bytes], int],
+    flying: frozenset[bytes] | set[bytes] = frozenset(),
     now_us: int | None = None,
 ) -> Turn:
     """One write to the book: take new outbox entries, record finished attempts, and claim
-    what `free` slots (at most `room(ek)` per endpoint) can take."""
+    what `free` slots (at most `room(ek)` per endpoint) can take besides the `flying` ones. A
+    turn that only claims commits nothing."""
     now = _now_us() if now_us is None else now_us
     with store.write_book() as txn, store.read() as main:
         endpoints = Endpoints(main, store)
@@ -291,22 +280,20 @@ def turn(
         if entries:
             take_new(txn, store, endpoints, entries, upto)
         gone = record(txn, store, done, config, now)[1] if done else []
-        keys = scan_due(txn, store, endpoints, now, room, free) if free > 0 else []
+        keys = scan_due(txn, store, endpoints, now, room, free, flying) if free > 0 else []
         claimed = claim(txn, main, store, endpoints, keys) if keys else []
     return Turn(claimed, gone, upto)
 
 
 def take_over(store: Store, now_us: int | None = None) -> list[bytes]:
-    """Run by a delivery worker when it takes the store's delivery lock: claims of the
-    previous holder are due again, and outbox records of an earlier version move into the book.
-    Returns the old keys, for the caller to drop from the event store."""
+    """Run by a delivery worker when it takes the store's delivery lock: outbox records of an
+    earlier version move into the book. (What the previous holder had in flight needs nothing:
+    its `Q` keys are still there, due.) Returns the old keys, for the caller to drop from the
+    event store."""
     now = _now_us() if now_us is None else now_us
     with store.read() as main:
         legacy = outbox_legacy(main, store)
-    with store.read_book() as txn:
-        stranded = has_claims(txn, store)
-    if legacy or stranded:  # opening a store with nothing in flight writes nothing
+    if legacy:
         with store.write_book() as txn:
             adopt_legacy(txn, store, legacy, now)
-            recover_claims(txn, store, now)
     return [key for key, _ in legacy]

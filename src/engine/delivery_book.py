@@ -11,9 +11,9 @@ endpoint id):
   and replay, up to a bounded history per endpoint. Message ids start with their creation time
   in hex, so key order is time order.
 - `Q` ek due msg_id -> empty: a pending delivery and when it is due (8 bytes, big-endian).
-- `C` ek msg_id -> empty: a claimed delivery, in flight. The one delivery worker of a store
-  (guarded by a file lock) turns every `C` back into a due `Q` when it starts, so a delivery
-  whose answer was never recorded is sent again after a crash, with the same `webhook-id`.
+  It stays while the delivery is in flight (the worker holds its claims in memory), so a
+  delivery whose answer was never recorded is due, and sent again with the same `webhook-id`,
+  when the next worker starts after a crash.
 - `S` ek -> attempt statistics of the endpoint.
 """
 
@@ -118,10 +118,6 @@ def queue_key(ek: bytes, due_us: int, msg_id: str) -> bytes:
     return b"Q" + ek + due_us.to_bytes(8, "big") + msg_id.encode()
 
 
-def claim_key(ek: bytes, msg_id: str) -> bytes:
-    return b"C" + ek + msg_id.encode()
-
-
 def queue_entry(key: bytes, ek: bytes) -> tuple[int, str]:
     """Due time and message id of a `Q` key."""
     at = 1 + len(ek)
@@ -190,11 +186,11 @@ def _keys(txn: lmdb.Transaction, store: Store, head: bytes) -> list[bytes]:
 
 
 def cancel_pending(txn: lmdb.Transaction, store: Store, ek: bytes) -> int:
-    """Cancel every pending and in-flight delivery of an endpoint; returns how many."""
+    """Cancel every pending (and so in-flight) delivery of an endpoint; returns how many."""
     db, cancelled = store.book, 0
-    queued, claimed = _keys(txn, store, b"Q" + ek), _keys(txn, store, b"C" + ek)
-    ids = [queue_entry(k, ek)[1] for k in queued] + [k[1 + len(ek) :].decode() for k in claimed]
-    for key in queued + claimed:
+    queued = _keys(txn, store, b"Q" + ek)
+    ids = [queue_entry(k, ek)[1] for k in queued]
+    for key in queued:
         txn.delete(key, db=db)
     for msg_id in ids:
         delivery = load(txn, store, ek, msg_id)
@@ -202,16 +198,13 @@ def cancel_pending(txn: lmdb.Transaction, store: Store, ek: bytes) -> int:
             delivery.state = "cancelled"
             save(txn, store, ek, delivery)
             cancelled += 1
-    if cancelled:
-        current = stats(txn, store, ek)
-        current.finished += cancelled
-        txn.put(b"S" + ek, _enc.encode(current), db=db)
+    add_finished(txn, store, ek, cancelled)
     return cancelled
 
 
 def remove_endpoint(txn: lmdb.Transaction, store: Store, ek: bytes) -> None:
     """Forget an endpoint's outbox: pending deliveries are cancelled, history is dropped."""
-    for head in (b"Q", b"C", b"D"):
+    for head in (b"Q", b"D"):
         for key in _keys(txn, store, head + ek):
             txn.delete(key, db=store.book)
     txn.delete(b"S" + ek, db=store.book)
@@ -222,16 +215,18 @@ def stats(txn: lmdb.Transaction, store: Store, ek: bytes) -> Stats:
     return Stats() if raw is None else _stats_dec.decode(raw)
 
 
-def count_attempt(
-    txn: lmdb.Transaction, store: Store, ek: bytes, at_us: int, ok: bool, finished: bool
-) -> Stats:
+def add_stats(txn: lmdb.Transaction, store: Store, ek: bytes, added: Stats) -> None:
     current = stats(txn, store, ek)
-    current.attempts += 1
-    current.successes += ok
-    current.last_attempt_us = max(current.last_attempt_us, at_us)
-    current.finished += finished
+    current.attempts += added.attempts
+    current.successes += added.successes
+    current.last_attempt_us = max(current.last_attempt_us, added.last_attempt_us)
+    current.finished += added.finished
     txn.put(b"S" + ek, _enc.encode(current), db=store.book)
-    return current
+
+
+def add_finished(txn: lmdb.Transaction, store: Store, ek: bytes, n: int) -> None:
+    if n:
+        add_stats(txn, store, ek, Stats(finished=n))
 
 
 def trim_history(txn: lmdb.Transaction, store: Store, ek: bytes, keep: int) -> None:

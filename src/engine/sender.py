@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import socket
 import ssl
 import time
@@ -70,6 +71,20 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bool:
             return True
 
 
+@functools.lru_cache(maxsize=1024)
+def _target(url: str) -> tuple[_Origin, bytes]:
+    """The origin of a URL and the request line and Host header of a POST to it."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme, parts.hostname or ""
+    port = parts.port or (443 if scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    netloc = parts.netloc.rpartition("@")[2]
+    return (scheme, host, port), b"POST %s HTTP/1.1\r\nHost: %s\r\n" % (
+        target.encode(),
+        netloc.encode(),
+    )
+
+
 class Sender:
     """One client for every delivery of a worker."""
 
@@ -84,17 +99,13 @@ class Sender:
         self, url: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout: float
     ) -> tuple[int, float | None]:
         """The answer's status and Retry-After (seconds), within `timeout` in all."""
-        parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        head = b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n%s\r\n" % (
-            target.encode(),
-            parts.netloc.rpartition("@")[2].encode(),
+        origin, first_lines = _target(url)
+        scheme, host, port = origin
+        head = b"%sContent-Length: %d\r\n%s\r\n" % (
+            first_lines,
             len(body),
             b"".join(name + b": " + value + b"\r\n" for name, value in headers),
         )
-        origin = (scheme, host, port)
         async with asyncio.timeout(timeout):
             stream = self._take(origin)
             if stream is not None:

@@ -164,9 +164,14 @@ def _now() -> int:
     return time.time_ns() // 1000
 
 
-def _claim(engine, room=lambda ek: 100, total: int = 1000, now: int | None = None):
-    """One turn of the delivery worker with no outcomes: take the outbox, claim what is due."""
-    return attempts.turn(engine.store, WebhookConfig(), [], total, room, now).claimed
+def _claim(engine, room=lambda ek: 100, total: int = 1000, flying=frozenset()):
+    """One turn of the delivery worker with no outcomes: take the outbox, claim what is due
+    (and not in flight)."""
+    return attempts.turn(engine.store, WebhookConfig(), [], total, room, flying).claimed
+
+
+def _outcome(c, status: int, error: str | None = None) -> attempts.Outcome:
+    return attempts.Outcome(c.key, c.ek, c.id, _now(), status, error, 1.0)
 
 
 def _record(engine, outcomes, config) -> int:
@@ -205,11 +210,13 @@ def test_claim_record_and_retry_cycle(engine, tenant):
     (claimed,) = _claim(engine)
     assert (claimed.id, claimed.attempt, claimed.url) == (msg, 1, "https://example.com/h")
     assert claimed.secret.startswith("whsec_")
-    assert _due(engine) == [] and len(_keys(engine, b"C")) == 1  # in flight, not due
+    # A claim writes nothing: the key stays due, and only the claims in flight keep it out.
+    assert _due(engine) == [claimed.key]
+    assert _claim(engine, flying={claimed.key}) == []
 
-    fail = attempts.Outcome(ek, msg, _now(), 500, "HTTP 500", 3.0)
+    fail = _outcome(claimed, 500, "HTTP 500")
     assert _record(engine, [fail], config) == 1
-    assert _keys(engine, b"C") == [] and _due(engine) == []  # due in 60 s
+    assert _due(engine) == []  # due in 60 s
     assert len(_due(engine, now=_now() + 61_000_000)) == 1
     page = engine.webhook_deliveries(tenant, hook)
     assert [d.id for d in page.data] == [msg]
@@ -227,36 +234,41 @@ def test_the_outbox_is_read_in_commit_order_and_dropped_below_the_mark(engine, t
     with engine.store.read() as txn:
         entries, upto = outbox.read_new(txn, engine.store, 0, 100)
     assert upto == 3 and [d.body for _, d in entries] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
-    assert len(_claim(engine)) == 3
+    first = _claim(engine)
+    assert len(first) == 3
     with engine.store.read_book() as txn:
         assert delivery_book.mark(txn, engine.store) == 3
     # Entries the book holds leave the event store; the highest stays, so numbers go on.
     assert engine.writer.run(outbox.DropTaken(3)) == 2
     assert _outbox_keys(engine) == [b"I" + (3).to_bytes(8, "big")]
     engine.writer.run(_Enqueue(ek, 1))
-    (again,) = _claim(engine)
+    flying = {c.key for c in first}
+    (again,) = _claim(engine, flying=flying)
     assert engine.webhook_deliveries(tenant, _hook_id(ek)).data[0].id == again.id
     with engine.store.read() as txn:
         assert outbox.last_seq(txn, engine.store) == 4
     # Taken once: another turn takes nothing new.
-    assert _claim(engine) == []
+    assert _claim(engine, flying=flying | {again.key}) == []
 
 
 def _hook_id(ek: bytes) -> str:
     return ek[-16:].decode()
 
 
-def test_recover_makes_every_claim_due_again(engine, tenant):
+def test_claims_cut_short_are_sent_again_with_their_message_ids(engine, tenant):
     _, ek = _hook(engine, tenant)
     engine.writer.run(_Enqueue(ek, 3))
     claimed = _claim(engine)
-    assert len(claimed) == 3 and _due(engine) == []
-    with engine.store.read_book() as txn:
-        assert attempts.has_claims(txn, engine.store)
+    assert len(claimed) == 3
+    # The worker dies with the three in flight; the next one finds them due, unattempted.
     assert attempts.take_over(engine.store) == []
     again = _claim(engine)
     assert sorted(c.id for c in again) == sorted(c.id for c in claimed)
-    assert {c.attempt for c in again} == {2}
+    assert {c.attempt for c in again} == {1}
+    assert _record(engine, [_outcome(c, 200) for c in again], WebhookConfig()) == 3
+    # Recorded: a late outcome of the first claims changes nothing, nothing is due.
+    assert _record(engine, [_outcome(c, 200) for c in claimed], WebhookConfig()) == 0
+    assert _claim(engine) == []
 
 
 def test_scan_takes_at_most_the_room_of_each_endpoint_and_skips_paused_ones(engine, tenant):
@@ -269,7 +281,8 @@ def test_scan_takes_at_most_the_room_of_each_endpoint_and_skips_paused_ones(engi
     engine.update_webhook(tenant, paused, webhooks.WebhookPatch(status="paused"))
     claimed = _claim(engine, room=lambda ek: 2, total=2)
     assert len(claimed) == 2
-    claimed += _claim(engine, room=lambda ek: 2 - sum(c.ek == ek for c in claimed))
+    room = lambda ek: 2 - sum(c.ek == ek for c in claimed)  # noqa: E731
+    claimed += _claim(engine, room=room, flying={c.key for c in claimed})
     assert sum(c.ek == busy for c in claimed) == 2
     assert sum(c.ek == quiet for c in claimed) == 1
     assert not any(c.ek == held for c in claimed)
@@ -281,9 +294,7 @@ def test_finished_deliveries_are_trimmed_to_the_history_size(engine, tenant):
     hook, ek = _hook(engine, tenant)
     engine.writer.run(_Enqueue(ek, 6))
     claimed = _claim(engine)
-    now = _now()
-    done = [attempts.Outcome(ek, c.id, now, 200, None, 1.0) for c in claimed]
-    _record(engine, done, config)
+    _record(engine, [_outcome(c, 200) for c in claimed], config)
     kept = engine.webhook_deliveries(tenant, hook, limit=100).data
     assert [d.id for d in kept] == sorted((c.id for c in claimed), reverse=True)[:3]
     assert engine.webhook(tenant, hook).successRate == 1.0
@@ -294,12 +305,13 @@ def test_delete_removes_every_delivery_of_the_endpoint(engine, tenant):
     _, other = _hook(engine, tenant, "https://other.example.com/")
     engine.writer.run(_Enqueue(ek, 4))
     engine.writer.run(_Enqueue(other, 1))
-    _claim(engine, room=lambda e: 1)
+    flying = {c.key for c in _claim(engine, room=lambda e: 1)}
     engine.writer.run(_Enqueue(ek, 2))  # still in the outbox when the webhook goes
     engine.delete_webhook(tenant, hook)
     assert [k for k in _keys(engine, b"") if ek in k] == []
     assert len(_keys(engine, b"D" + other)) == 1
-    assert _claim(engine) == [] and [k for k in _keys(engine, b"") if ek in k] == []
+    assert _claim(engine, flying=flying) == []
+    assert [k for k in _keys(engine, b"") if ek in k] == []
 
 
 def test_what_a_crash_left_of_a_deleted_endpoint_is_dropped_when_met(engine, tenant):
@@ -317,8 +329,7 @@ def test_a_410_disables_and_cancels_the_rest(engine, tenant):
     hook, ek = _hook(engine, tenant)
     engine.writer.run(_Enqueue(ek, 3))
     first = _claim(engine, room=lambda e: 1)[0]
-    gone = attempts.Outcome(ek, first.id, _now(), 410, "HTTP 410", 1.0)
-    _record(engine, [gone], WebhookConfig())
+    _record(engine, [_outcome(first, 410, "HTTP 410")], WebhookConfig())
     assert engine.webhook(tenant, hook).status == "disabled"
     states = sorted(d.status for d in engine.webhook_deliveries(tenant, hook).data)
     assert states == ["cancelled", "cancelled", "failed"] and _due(engine) == []
@@ -338,7 +349,7 @@ def test_records_of_an_earlier_version_move_into_the_book(engine, tenant):
         delivery_book.delivery_key(ek, "msg_0001"): enc(pending),
         delivery_book.queue_key(ek, now, "msg_0001"): b"",
         delivery_book.delivery_key(ek, "msg_0002"): enc(flying),
-        delivery_book.claim_key(ek, "msg_0002"): b"",
+        b"C" + ek + b"msg_0002": b"",  # in flight when that version stopped
         b"S" + ek: enc(delivery_book.Stats(4, 3, now, 0)),
     }
     with engine.store.env.begin(write=True) as txn:
@@ -387,7 +398,7 @@ def test_identification_payload_is_the_stored_document_and_goes_with_it(engine, 
     # A deleted visitor's identifications are not sent any more.
     second = engine.identify_device(tenant, AgentRequest(), client_ip="8.8.4.4")
     engine.delete_visitor(tenant, second.visitorId)
-    assert _claim(engine) == []
+    assert _claim(engine, flying={claimed.key}) == []
     states = {d.id: d.status for d in engine.webhook_deliveries(tenant, hook).data}
     assert sorted(states.values()) == ["cancelled", "pending"]
 
