@@ -69,19 +69,23 @@ def _one_server(src: Path, env: dict, tmp: Path, receiver: Receiver, args) -> di
                 httpx.put(f"{server.url}/v1/webhooks/{hook}", json={"status": status},
                           headers=secret).raise_for_status()  # fmt: skip
                 before, cpu = receiver.distinct, cpu_seconds(deliverer)
+                rx_cpu = cpu_seconds([receiver.pid])
                 pair[status] = run_hey(url, body, key, args.duration, args.rate)
                 pair[status]["deliverer_cpu_s"] = round(cpu_seconds(deliverer) - cpu, 2)
+                pair[status]["receiver_cpu_s"] = round(cpu_seconds([receiver.pid]) - rx_cpu, 2)
                 pair[status]["delivered"] = receiver.distinct - before
             pairs.append(pair)
     added = [p["active"]["p99_ms"] - p["paused"]["p99_ms"] for p in pairs]
     added50 = [p["active"]["p50_ms"] - p["paused"]["p50_ms"] for p in pairs]
     sent = sum(p["active"]["delivered"] for p in pairs)
     cpu = sum(p["active"]["deliverer_cpu_s"] for p in pairs)
+    rx_cpu = sum(p["active"]["receiver_cpu_s"] for p in pairs)
     return {
         "pairs": pairs,
         "added_p99_ms": round(statistics.median(added), 2),
         "added_p50_ms": round(statistics.median(added50), 2),
         "deliverer_cpu_us_per_delivery": round(cpu / max(1, sent) * 1e6, 1),
+        "receiver_cpu_us_per_delivery": round(rx_cpu / max(1, sent) * 1e6, 1),
     }
 
 
@@ -124,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                         run = _one_server(trees[name], envs[name], Path(run_tmp), receiver, args)
                         runs[name].append(run)
                         print(name, run["added_p99_ms"], run["added_p50_ms"],
-                              run["deliverer_cpu_us_per_delivery"], file=sys.stderr)  # fmt: skip
+                              run["deliverer_cpu_us_per_delivery"],
+                              run["receiver_cpu_us_per_delivery"], file=sys.stderr)  # fmt: skip
         finally:
             receiver.close()
             subprocess.run(

@@ -82,6 +82,10 @@ class Receiver:
         self.port = int(self._shared[0])
 
     @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
     def count(self) -> int:
         return int(self._shared[1])
 

@@ -25,8 +25,8 @@ from . import delivery_book as book
 from . import webhooks
 from .config import WebhookConfig
 from .delivery_book import Delivery
+from .outbox import Entry, read_new
 from .outbox import legacy_keys as outbox_legacy
-from .outbox import read_new
 from .store import Store
 from .timeutil import now_us as _now_us
 
@@ -92,11 +92,11 @@ def take_new(
     txn: lmdb.Transaction,
     store: Store,
     endpoints: Endpoints,
-    entries: list[tuple[bytes, Delivery]],
+    entries: list[Entry],
     upto: int,
 ) -> None:
     """Copy new outbox entries into the book; those of deleted endpoints are dropped."""
-    book.take(txn, store, [(ek, d) for ek, d in entries if not endpoints.gone(ek)], upto)
+    book.take(txn, store, (e for e in entries if not endpoints.gone(e.ek)), upto)
 
 
 def scan_due(
@@ -143,9 +143,7 @@ def claim(
     """What to send for these due `Q` keys. Writes only to clear what no longer applies: a
     deleted endpoint's deliveries, a delivery whose identification was deleted."""
     db, claimed = store.book, []
-    for key in keys:
-        if txn.get(key, db=db) is None:
-            continue  # cancelled or already handled since the scan
+    for key in keys:  # found by a scan in this transaction
         ek = book.split_endpoint(key)
         if endpoints.gone(ek):
             book.remove_endpoint(txn, store, ek)
@@ -201,9 +199,8 @@ def record(
     db, gone_eks, recorded = store.book, [], 0
     counts: dict[bytes, book.Stats] = {}  # what this call adds to each endpoint's statistics
     for o in outcomes:
-        if txn.get(o.key, db=db) is None:
+        if not txn.delete(o.key, db=db):
             continue  # cancelled (endpoint deleted or disabled) while in flight
-        txn.delete(o.key, db=db)
         delivery = book.load(txn, store, o.ek, o.id)
         if delivery is None or delivery.state != "pending":
             continue

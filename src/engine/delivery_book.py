@@ -20,7 +20,7 @@ endpoint id):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 import lmdb
@@ -101,6 +101,13 @@ class DeliveryPage(msgspec.Struct):
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Delivery)
 _stats_dec = msgspec.msgpack.Decoder(Stats)
+
+
+class _StateOnly(msgspec.Struct):
+    state: State = "pending"
+
+
+_state_dec = msgspec.msgpack.Decoder(_StateOnly)  # skips the body of a record
 _END = b"\xff" * 9  # sorts after every due time and message id of an endpoint
 _MARK = b"M"
 
@@ -131,14 +138,18 @@ def mark(txn: lmdb.Transaction, store: Store) -> int:
 
 
 def take(
-    txn: lmdb.Transaction, store: Store, entries: list[tuple[bytes, Delivery]], upto: int
+    txn: lmdb.Transaction,
+    store: Store,
+    entries: Iterable[tuple[bytes, bytes, bytes, bytes]],
+    upto: int,
 ) -> None:
-    """Copy new outbox entries into the book as pending deliveries due at once, and move the
-    mark: in one commit, so each entry is taken exactly once."""
+    """Copy new outbox entries (endpoint key, message id, due time, record) into the book as
+    pending deliveries, and move the mark: in one commit, so each entry is taken exactly
+    once. The record is copied as stored."""
     db = store.book
-    for ek, delivery in entries:
-        txn.put(delivery_key(ek, delivery.id), _enc.encode(delivery), db=db)
-        txn.put(queue_key(ek, delivery.next_us, delivery.id), b"", db=db)
+    for ek, mid, due, record in entries:
+        txn.put(b"D" + ek + mid, record, db=db)
+        txn.put(b"Q" + ek + due + mid, b"", db=db)
     txn.put(_MARK, upto.to_bytes(8, "big"), db=db)
 
 
@@ -241,7 +252,7 @@ def trim_history(txn: lmdb.Transaction, store: Store, ek: bytes, keep: int) -> N
             for key, value in cur:
                 if not key.startswith(head) or len(doomed) >= excess:
                     break
-                if _dec.decode(value).state != "pending":
+                if _state_dec.decode(value).state != "pending":
                     doomed.append(bytes(key))
     for key in doomed:
         txn.delete(key, db=store.book)

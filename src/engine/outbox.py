@@ -2,7 +2,8 @@
 
 It is the only part of webhook delivery in the event store. Keys in its `webhooks` database:
 
-- `I` seq -> a new delivery: its endpoint key and its initial record. `seq` (8 bytes,
+- `I` seq -> a new delivery: its endpoint key, message id and due time, then its initial
+  record (msgpack), laid out so that the worker copies it without decoding it. `seq` (8 bytes,
   big-endian) is one more than the highest `I` key when the transaction writes it; writers take
   the store's write lock in turn, so sequence order is commit order and the delivery worker
   reads the outbox from where it stopped (its mark, kept in the delivery book) without missing
@@ -16,7 +17,7 @@ highest entry always stays, so that sequence numbers never go back.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import lmdb
 import msgspec
@@ -71,19 +72,33 @@ def enqueue(
         msg_id, ek[-16:].decode(), kind, event, body, now_us, url, "pending", 0, now_us, 0,
         now_us, ref=ref,
     )  # fmt: skip
-    value = len(ek).to_bytes(1, "big") + ek + _enc.encode(delivery)
+    mid = msg_id.encode()
+    value = b"%c%s%c%s%s%s" % (
+        len(ek), ek, len(mid), mid, now_us.to_bytes(8, "big"), _enc.encode(delivery)
+    )  # fmt: skip
     txn.put(_key(last_seq(txn, store) + 1), value, db=store.webhooks)
     return msg_id
 
 
-def _split(value: bytes) -> tuple[bytes, bytes]:
+class Entry(NamedTuple):
+    """An outbox entry as stored: its parts are the delivery book's keys and value."""
+
+    ek: bytes
+    msg_id: bytes
+    due: bytes  # 8 bytes, big-endian microseconds
+    record: bytes  # the msgpack of the delivery's initial `Delivery`
+
+
+def _split(value: bytes) -> Entry:
     n = value[0]
-    return value[1 : 1 + n], value[1 + n :]
+    ek, at = value[1 : 1 + n], 2 + n
+    m = value[1 + n]
+    return Entry(ek, value[at : at + m], value[at + m : at + m + 8], value[at + m + 8 :])
 
 
 def read_new(
     txn: lmdb.Transaction, store: Store, after: int, limit: int
-) -> tuple[list[tuple[bytes, Delivery]], int]:
+) -> tuple[list[Entry], int]:
     """Up to `limit` entries after sequence number `after`, and the last number read."""
     entries, seq = [], after
     with txn.cursor(db=store.webhooks) as cur:
@@ -91,10 +106,13 @@ def read_new(
             for key, value in cur:
                 if key[:1] != _HEAD or len(entries) == limit:
                     break
-                ek, raw = _split(value)
-                entries.append((ek, _dec.decode(raw)))
+                entries.append(_split(value))
                 seq = int.from_bytes(key[1:9], "big")
     return entries, seq
+
+
+def decode(entry: Entry) -> Delivery:
+    return _dec.decode(entry.record)
 
 
 def pending_of(txn: lmdb.Transaction, store: Store, ek: bytes, after: int) -> list[Delivery]:
@@ -105,9 +123,9 @@ def pending_of(txn: lmdb.Transaction, store: Store, ek: bytes, after: int) -> li
             for key, value in cur:
                 if key[:1] != _HEAD:
                     break
-                their_ek, raw = _split(value)
-                if their_ek == ek:
-                    out.append(_dec.decode(raw))
+                entry = _split(value)
+                if entry.ek == ek:
+                    out.append(_dec.decode(entry.record))
     return out
 
 

@@ -233,7 +233,11 @@ def test_the_outbox_is_read_in_commit_order_and_dropped_below_the_mark(engine, t
     engine.writer.run(_Enqueue(ek, 3))
     with engine.store.read() as txn:
         entries, upto = outbox.read_new(txn, engine.store, 0, 100)
-    assert upto == 3 and [d.body for _, d in entries] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+    assert upto == 3 and [outbox.decode(e).body for e in entries] == [
+        b'{"n":0}',
+        b'{"n":1}',
+        b'{"n":2}',
+    ]
     first = _claim(engine)
     assert len(first) == 3
     with engine.store.read_book() as txn:
