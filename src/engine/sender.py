@@ -1,4 +1,4 @@
-"""The HTTP client of the delivery worker: HTTP/1.1 POSTs over asyncio streams, TLS verified,
+"""The HTTP client of the delivery worker: HTTP/1.1 POSTs over an asyncio protocol, TLS verified,
 connections kept alive per origin, and the server-side request forgery guard applied to every
 new connection.
 
@@ -26,7 +26,6 @@ from .urlguard import Refused, address_allowed
 _MAX_ANSWER_BYTES = 64 * 1024  # of a receiver's answer body, which nobody looks at
 _KEEPALIVE_S = 30.0
 _Origin = tuple[str, str, int]
-_Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class _Stale(Exception):
@@ -58,17 +57,109 @@ def _parse_head(head: bytes) -> tuple[bytes, int, dict[bytes, bytes]]:
     return version, status, fields
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bool:
-    """Read a chunked body; False when it is too long to bother (the connection is dropped)."""
-    total = 0
-    while True:
-        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-        total += size
-        if total > _MAX_ANSWER_BYTES:
-            return False
-        await reader.readexactly(size + 2)
-        if size == 0:
-            return True
+class _Connection(asyncio.Protocol):
+    """One kept-alive connection: a request written, its answer parsed as its bytes arrive
+    (a protocol, not streams: a delivery is then a write and one callback per answer)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.keep = False
+        self._buf = bytearray()
+        self._answer: asyncio.Future[tuple[int, float | None]] | None = None
+        self._reused = False
+        self._got_bytes = False
+        # status, Retry-After, keep-alive, and the body's length (-1: chunked) once the head
+        # of the current answer is in
+        self._head: tuple[int, float | None, bool, int] | None = None
+        self._body_seen = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._got_bytes = True
+        self._buf += data
+        answer = self._answer
+        if answer is not None and not answer.done():
+            try:
+                self._parse(answer)
+            except (ValueError, IndexError) as exc:
+                answer.set_exception(ConnectionError(f"malformed answer: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        answer = self._answer
+        if answer is not None and not answer.done():
+            if self._reused and not self._got_bytes:
+                answer.set_exception(_Stale())
+            else:
+                answer.set_exception(ConnectionResetError("the receiver closed the connection"))
+
+    def send(self, request: bytes, reused: bool) -> asyncio.Future[tuple[int, float | None]]:
+        assert self.transport is not None
+        self._buf.clear()
+        self._head, self._body_seen, self.keep = None, 0, False
+        self._reused, self._got_bytes = reused, False
+        self._answer = self._loop.create_future()
+        self.transport.write(request)
+        return self._answer
+
+    def _parse(self, answer: asyncio.Future[tuple[int, float | None]]) -> None:
+        buf = self._buf
+        while self._head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > _MAX_ANSWER_BYTES:
+                    raise ValueError("head too long")
+                return
+            version, status, fields = _parse_head(bytes(buf[:end]))
+            del buf[: end + 4]
+            if 100 <= status < 200:
+                continue  # interim answers carry no body
+            keep = version == b"HTTP/1.1" and fields.get(b"connection", b"").lower() != b"close"
+            retry = _retry_after(fields.get(b"retry-after"))
+            if fields.get(b"transfer-encoding", b"").lower() == b"chunked":
+                self._head = (status, retry, keep, -1)
+            elif (
+                b"content-length" in fields and int(fields[b"content-length"]) <= _MAX_ANSWER_BYTES
+            ):
+                self._head = (status, retry, keep, int(fields[b"content-length"]))
+            else:  # no length (the body runs to the end of the connection), or too long
+                self._finish(answer, status, retry, False)
+                return
+        status, retry, keep, length = self._head
+        if length >= 0:
+            if len(buf) >= length:
+                del buf[:length]
+                self._finish(answer, status, retry, keep)
+            return
+        while True:  # chunked: size line, data, CRLF; a zero size ends it
+            end = buf.find(b"\r\n")
+            if end < 0:
+                return
+            size = int(bytes(buf[:end]).split(b";")[0], 16)
+            if len(buf) < end + 2 + size + 2:
+                return
+            del buf[: end + 2 + size + 2]
+            self._body_seen += size
+            if self._body_seen > _MAX_ANSWER_BYTES:
+                self._finish(answer, status, retry, False)
+                return
+            if size == 0:
+                self._finish(answer, status, retry, keep)
+                return
+
+    def _finish(
+        self,
+        answer: asyncio.Future[tuple[int, float | None]],
+        status: int,
+        retry: float | None,
+        keep: bool,
+    ) -> None:
+        self._head, self.keep = None, keep
+        answer.set_result((status, retry))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -93,7 +184,7 @@ class Sender:
         self._context = ssl.create_default_context()
         if config.ca_bundle:
             self._context.load_verify_locations(config.ca_bundle)
-        self._idle: dict[_Origin, list[tuple[float, _Stream]]] = {}
+        self._idle: dict[_Origin, list[tuple[float, _Connection]]] = {}
 
     async def post(
         self, url: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout: float
@@ -101,32 +192,34 @@ class Sender:
         """The answer's status and Retry-After (seconds), within `timeout` in all."""
         origin, first_lines = _target(url)
         scheme, host, port = origin
-        head = b"%sContent-Length: %d\r\n%s\r\n" % (
+        request = b"%sContent-Length: %d\r\n%s\r\n%s" % (
             first_lines,
             len(body),
             b"".join(name + b": " + value + b"\r\n" for name, value in headers),
+            body,
         )
         async with asyncio.timeout(timeout):
-            stream = self._take(origin)
-            if stream is not None:
+            conn = self._take(origin)
+            if conn is not None:
                 try:
-                    return await self._exchange(origin, stream, head + body, reused=True)
+                    return await self._exchange(origin, conn, request, reused=True)
                 except _Stale:
                     pass  # closed while idle: once more on a new connection
-            stream = await self._connect(scheme, host, port)
-            return await self._exchange(origin, stream, head + body, reused=False)
+            conn = await self._connect(scheme, host, port)
+            return await self._exchange(origin, conn, request, reused=False)
 
-    def _take(self, origin: _Origin) -> _Stream | None:
+    def _take(self, origin: _Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         now = time.monotonic()
         while idle:
-            since, stream = idle.pop()
-            if now - since < _KEEPALIVE_S and not stream[0].at_eof():
-                return stream
-            stream[1].close()
+            since, conn = idle.pop()
+            if now - since < _KEEPALIVE_S and not conn.closed:
+                return conn
+            if conn.transport is not None:
+                conn.transport.close()
         return None
 
-    async def _connect(self, scheme: str, host: str, port: int) -> _Stream:
+    async def _connect(self, scheme: str, host: str, port: int) -> _Connection:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -138,52 +231,37 @@ class Sender:
         # Connect to an address that was checked: a second lookup could answer differently.
         for address in addresses:
             try:
-                return await asyncio.open_connection(
-                    address, port, ssl=tls, server_hostname=host if tls else None
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(loop),
+                    address,
+                    port,
+                    ssl=tls,
+                    server_hostname=host if tls else None,
                 )
+                return conn
             except OSError as exc:
                 error = exc
         raise error or OSError(f"cannot connect to {host}")
 
     async def _exchange(
-        self, origin: _Origin, stream: _Stream, request: bytes, reused: bool
+        self, origin: _Origin, conn: _Connection, request: bytes, reused: bool
     ) -> tuple[int, float | None]:
-        reader, writer = stream
         keep = False
         try:
-            writer.write(request)
-            await writer.drain()
-            try:
-                raw = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                if reused and not getattr(exc, "partial", b""):
-                    raise _Stale from exc
-                raise
-            version, status, fields = _parse_head(raw)
-            while 100 <= status < 200:  # interim answers carry no body
-                version, status, fields = _parse_head(await reader.readuntil(b"\r\n\r\n"))
-            keep = version == b"HTTP/1.1" and fields.get(b"connection", b"").lower() != b"close"
-            if fields.get(b"transfer-encoding", b"").lower() == b"chunked":
-                keep = await _read_chunked(reader) and keep
-            elif b"content-length" in fields:
-                length = int(fields[b"content-length"])
-                if length > _MAX_ANSWER_BYTES:
-                    keep = False
-                else:
-                    await reader.readexactly(length)
-            else:
-                keep = False  # the body runs to the end of the connection
-            return status, _retry_after(fields.get(b"retry-after"))
+            answer = await conn.send(request, reused)
+            keep = conn.keep and not conn.closed
+            return answer
         finally:
             if keep:
                 idle = self._idle.setdefault(origin, [])
-                idle.append((time.monotonic(), stream))
+                idle.append((time.monotonic(), conn))
                 del idle[: -self._config.max_in_flight_per_endpoint]
-            else:
-                writer.close()
+            elif conn.transport is not None:
+                conn.transport.close()
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
-            for _, (_, writer) in idle:
-                writer.close()
+            for _, conn in idle:
+                if conn.transport is not None:
+                    conn.transport.close()
         self._idle.clear()

@@ -92,3 +92,59 @@ def test_names_that_resolve_to_private_addresses_are_refused_before_connecting()
             await Sender(WebhookConfig(allow_http=True)).post("http://localhost:9/", [], b"", 2)
 
     asyncio.run(run())
+
+
+def test_answers_arriving_a_few_bytes_at_a_time_are_assembled():
+    answers = [
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;x=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n",
+    ]
+
+    async def run() -> tuple[list, int]:
+        connections = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            for answer in answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                for i in range(0, len(answer), 3):
+                    writer.write(answer[i : i + 3])
+                    await writer.drain()
+                    await asyncio.sleep(0.001)
+            await reader.read()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        sender = Sender(LOCAL)
+        got = [await sender.post(url, [], b"{}", 5) for _ in answers]
+        await sender.aclose()
+        server.close()
+        return got, connections
+
+    got, connections = asyncio.run(run())
+    assert got == [(201, None), (200, None), (410, None)] and connections == 1
+
+
+def test_a_malformed_answer_is_an_error_not_a_hang():
+    async def run() -> None:
+        async def handle(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 abc nonsense\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(2)
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        try:
+            with pytest.raises(ConnectionError, match="malformed"):
+                await Sender(LOCAL).post(url, [], b"{}", 1)
+        finally:
+            server.close()
+
+    asyncio.run(run())
