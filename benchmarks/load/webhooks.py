@@ -11,12 +11,16 @@ One invocation, one data directory, in this order:
 2. The same store under a server with delivery on: the backlog of phase 1 drains to the
    receiver; deliveries/s = deliveries / time from the first to the last arrival.
 3. The same alternation while every event is delivered as it happens: the latency when the
-   delivery worker shares the machine, and how far deliveries lag behind.
+   delivery process (and the receiver) share the machine, the share of one core they use,
+   and how far deliveries lag behind.
+4. The control for phase 3: rounds alternating nothing and a process that only burns the same
+   share of one core (spinning and sleeping, scheduled like the receiver), the webhook paused.
+   What phase 3 adds beyond this is what delivering costs requests beyond its CPU use.
 
 Latency figures are medians over the rounds; p99s on a shared 2-core machine move by several
 milliseconds from one run to the next, the paired rounds are what make the difference visible.
-The receiver is an asyncio HTTPS server in this process (certificate from trustme, trusted
-through `[engine.webhooks] ca_bundle`); it answers 200 at once and counts message ids.
+The receiver is an asyncio HTTPS server in a process of its own (certificate from trustme,
+trusted through `[engine.webhooks] ca_bundle`); it answers 200 at once and counts message ids.
 `hey` (Debian package) drives the fixed-rate phases.
 
     python benchmarks/load/webhooks.py [--duration 5] [--rounds 3] [--workers 2] [--out FILE]
@@ -41,7 +45,7 @@ from pathlib import Path
 
 import httpx
 import trustme
-from loadtools import run_hey
+from loadtools import cpu_seconds, run_hey
 
 from api.process import ServerProcess, cli
 
@@ -162,16 +166,26 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
-def _alternate(server: ServerProcess, hook: str, secret: dict, run, rounds: int) -> dict:
+def _alternate(
+    server: ServerProcess, hook: str, secret: dict, run, rounds: int, cpu_pids=None
+) -> dict:
     """Rounds of (webhook paused, webhook active) at the fixed rate; paused is the same-run
-    baseline: the endpoint exists but nothing is enqueued or sent for it."""
+    baseline: the endpoint exists but nothing is enqueued or sent for it. With `cpu_pids`,
+    each run also reports the share of one core those processes used (`cpu_share`)."""
     phases: dict[str, list[dict]] = {"paused": [], "active": []}
     for _ in range(rounds):
         for status in ("paused", "active"):
             r = httpx.put(f"{server.url}/v1/webhooks/{hook}", json={"status": status},
                           headers=secret)  # fmt: skip
             r.raise_for_status()
-            phases[status].append(run())
+            pids = cpu_pids() if cpu_pids else []
+            cpu, started = cpu_seconds(pids), time.monotonic()
+            result = run()
+            if cpu_pids:
+                result["cpu_share"] = round(
+                    (cpu_seconds(pids) - cpu) / (time.monotonic() - started), 3
+                )
+            phases[status].append(result)
     out: dict = {status: runs for status, runs in phases.items()}
     for status in phases:
         out[f"{status}_p99_ms"] = _median([r["p99_ms"] for r in phases[status]])
@@ -182,6 +196,47 @@ def _alternate(server: ServerProcess, hook: str, secret: dict, run, rounds: int)
     out["added_p50_ms"] = _median(
         [a["p50_ms"] - p["p50_ms"] for p, a in zip(phases["paused"], phases["active"], strict=True)]
     )
+    return out
+
+
+def _burn(spin_us: float, sleep_us: float) -> None:
+    """Spin, sleep, forever, scheduled like the receiver: background CPU use that does nothing
+    for the server, the control for what delivering costs the requests beyond its CPU."""
+    os.setsid()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(f"{RECEIVER_NICE}\n")
+    os.nice(RECEIVER_NICE)
+    while True:
+        end = time.perf_counter() + spin_us / 1e6
+        while time.perf_counter() < end:
+            pass
+        time.sleep(sleep_us / 1e6)
+
+
+def _burner_rounds(run, share: float, rounds: int) -> dict:
+    """Rounds of (nothing, a burner using about `share` of one core); the webhook is paused."""
+    spin = 200.0
+    sleep = spin * (1 - share) / max(share, 0.01)
+    ctx = multiprocessing.get_context("spawn")
+    phases: dict[str, list[dict]] = {"idle": [], "burning": []}
+    for _ in range(rounds):
+        phases["idle"].append(run())
+        burner = ctx.Process(target=_burn, args=(spin, sleep), daemon=True)
+        burner.start()
+        time.sleep(0.2)
+        cpu, started = cpu_seconds([burner.pid]), time.monotonic()
+        result = run()
+        result["cpu_share"] = round(
+            (cpu_seconds([burner.pid]) - cpu) / (time.monotonic() - started), 3
+        )
+        burner.terminate()
+        burner.join()
+        phases["burning"].append(result)
+    out: dict = dict(phases)
+    pairs = list(zip(phases["idle"], phases["burning"], strict=True))
+    out["burner_cpu_share"] = _median([b["cpu_share"] for b in phases["burning"]])
+    out["added_p99_ms"] = _median([b["p99_ms"] - i["p99_ms"] for i, b in pairs])
+    out["added_p50_ms"] = _median([b["p50_ms"] - i["p50_ms"] for i, b in pairs])
     return out
 
 
@@ -242,7 +297,18 @@ def main(argv: list[str] | None = None) -> int:
             }
             url = f"{server.url}/v1/agent/identify"
             before = receiver.distinct
-            results["delivering"] = _alternate(server, hook, secret, run, args.rounds)
+
+            def delivering_pids() -> list[int]:
+                pids = server.pids()
+                return [receiver.pid] + [
+                    p for p in pids if b"api.deliverer" in Path(f"/proc/{p}/cmdline").read_bytes()
+                ]
+
+            results["delivering"] = _alternate(
+                server, hook, secret, run, args.rounds, delivering_pids
+            )
+            share = _median([r["cpu_share"] for r in results["delivering"]["active"]])
+            results["delivering"]["delivery_cpu_share"] = share
             sent = sum(int(x["rps"] * args.duration) for x in results["delivering"]["active"])
             results["delivering"]["lag_after_last_phase_s"] = round(
                 receiver.wait_for(before + int(sent * 0.99), limit=120), 2
@@ -251,15 +317,19 @@ def main(argv: list[str] | None = None) -> int:
             page = httpx.get(f"{server.url}/v1/webhooks/{hook}", headers=secret).json()
             results["webhook_stats"] = {k: page[k] for k in ("successRate", "lastDeliveryAt")}
             results["duplicates"] = receiver.count - receiver.distinct
+            # The control: the same share of a core used by a process that does nothing.
+            results["burner"] = _burner_rounds(run, share, args.rounds)
         receiver.close()
-    e, d = results["enqueue_only"], results["delivering"]
+    e, d, b = results["enqueue_only"], results["delivering"], results["burner"]
     emit(
         results,
         f"webhooks: drain {results['drain']['deliveries_per_s']:.0f} deliveries/s; identify at "
         f"{args.rate}/s, medians of {args.rounds} rounds: p99 {e['paused_p99_ms']:.2f} ms paused, "
         f"{e['active_p99_ms']:.2f} ms enqueueing (added {e['added_p99_ms']:+.2f} ms, budget "
         f"<= 1 ms); while delivering p99 {d['active_p99_ms']:.2f} ms (added "
-        f"{d['added_p99_ms']:+.2f} ms)",
+        f"{d['added_p99_ms']:+.2f} ms, deliverer and receiver using "
+        f"{d['delivery_cpu_share'] * 100:.0f} % of a core); a burner using "
+        f"{b['burner_cpu_share'] * 100:.0f} % of a core added {b['added_p99_ms']:+.2f} ms",
         args.out,
     )
     return 0
