@@ -59,8 +59,8 @@ class WebhookConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
     # Incoming-webhook URL used by `slack` rule side effects that name none.
     slack_default_url: str | None = None
-    # The delivery worker records outcomes and claims deliveries at most once per interval:
-    # its commits share the store's write lock with those of requests.
+    # The delivery worker writes to its delivery book at most once per interval: outcomes
+    # gather, one commit for many deliveries.
     write_interval_seconds: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.01
     # How often the delivery worker looks for due deliveries when it has nothing in flight.
     poll_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.05

@@ -108,7 +108,6 @@ class _StateOnly(msgspec.Struct):
 
 
 _state_dec = msgspec.msgpack.Decoder(_StateOnly)  # skips the body of a record
-_END = b"\xff" * 9  # sorts after every due time and message id of an endpoint
 _MARK = b"M"
 
 

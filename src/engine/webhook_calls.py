@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+import lmdb
+
 from . import delivery_book as _book
 from . import outbox as _outbox
 from . import webhooks as _webhooks
@@ -90,15 +92,22 @@ class WebhookCalls:
         await asyncio.to_thread(self._forget_endpoint, tenant, deleted.webhookId)
         return deleted
 
+    def _endpoint(
+        self, txn: lmdb.Transaction, book_txn: lmdb.Transaction, tenant: Tenant, webhook_id: str
+    ) -> tuple[bytes, list[_book.Delivery]]:
+        """A webhook's endpoint key (NotFound if there is no such webhook) and its deliveries
+        still in the outbox."""
+        _webhooks.get(txn, self.store, tenant.prefix, webhook_id)
+        ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
+        return ek, _outbox.pending_of(txn, self.store, ek, _book.mark(book_txn, self.store))
+
     def webhook_deliveries(
         self, tenant: Tenant, webhook_id: str, limit: int = 20, status: str | None = None
     ) -> _book.DeliveryPage:
         """Recent deliveries of a webhook, newest first, with their attempts."""
         store = self.store
         with store.read_book() as book_txn, store.read() as txn:
-            _webhooks.get(txn, store, tenant.prefix, webhook_id)
-            ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
-            fresh = _outbox.pending_of(txn, store, ek, _book.mark(book_txn, store))
+            ek, fresh = self._endpoint(txn, book_txn, tenant, webhook_id)
             return _book.page(book_txn, txn, store, ek, limit, status, fresh)
 
     def replay_delivery(
@@ -107,9 +116,7 @@ class WebhookCalls:
         """Send a finished delivery again, with the same message id and a fresh schedule."""
         store = self.store
         with store.write_book() as book_txn, store.read() as txn:
-            _webhooks.get(txn, store, tenant.prefix, webhook_id)
-            ek = _outbox.endpoint_key(tenant.prefix, webhook_id)
-            fresh = _outbox.pending_of(txn, store, ek, _book.mark(book_txn, store))
+            ek, fresh = self._endpoint(txn, book_txn, tenant, webhook_id)
             if any(d.id == delivery_id for d in fresh):
                 raise InvalidInput("The delivery is still pending.", field="deliveryId")
             delivery = _book.replay(book_txn, store, ek, delivery_id, now_us())
