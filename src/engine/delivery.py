@@ -4,10 +4,12 @@ One thread per engine; in a store shared by several processes exactly one of the
 one that holds an advisory lock on `webhooks.lock` in the data directory. `signalpost serve`
 starts a process for that alone (`api/deliverer.py`); its granian workers' threads stand by and
 retry the lock every second, so a crashed holder is replaced at once (the kernel drops the lock
-of a dead process). On taking the lock a worker first makes every delivery the previous holder
-had in flight due again.
+of a dead process). What the previous holder had in flight is still queued and due, so the new
+holder sends it again at once.
 
-Deliveries run as asyncio tasks on the worker's own event loop, at most
+Each turn of the worker is one write to the delivery book (`attempts.turn`): new outbox
+entries, finished attempts, new claims. Deliveries run as asyncio tasks on the worker's own
+event loop (uvloop), at most
 `max_in_flight_per_endpoint` per endpoint and `max_in_flight` in all, through one HTTP client
 (`sender.py`) that keeps connections alive and resolves and vets each new connection's address.
 """
@@ -131,7 +133,7 @@ class DeliveryWorker:
                 claimed: list[Claimed] = []
                 last_write = time.monotonic()
                 try:
-                    now = await asyncio.to_thread(
+                    result = await asyncio.to_thread(
                         turn, self._store, config, done, free, room, flying
                     )
                 except Exception:
@@ -143,17 +145,17 @@ class DeliveryWorker:
                     finished.extend(done)
                     await asyncio.sleep(config.poll_interval_seconds)
                     continue
-                claimed = now.claimed
+                claimed = result.claimed
                 for c in claimed:
                     flying.add(c.key)
                 try:
-                    for ek in now.gone:
+                    for ek in result.gone:
                         reason = "The receiver answered 410 Gone."
                         await self._writer.submit_async(webhooks.Disable(ek, reason))
-                    if now.mark > dropped and last_write - last_drop >= _DROP_INTERVAL_S:
+                    if result.mark > dropped and last_write - last_drop >= _DROP_INTERVAL_S:
                         last_drop = last_write
-                        await self._writer.submit_async(outbox.DropTaken(now.mark))
-                        dropped = now.mark
+                        await self._writer.submit_async(outbox.DropTaken(result.mark))
+                        dropped = result.mark
                 except Exception:
                     log.exception("could not update the event store after deliveries")
                 if claimed and sender is None:
@@ -170,7 +172,7 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), config.poll_interval_seconds)
         finally:
-            # Deliveries cut short here stay claimed; the next holder of the lock resends them.
+            # Deliveries cut short here stay queued; the next holder of the lock resends them.
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
