@@ -17,20 +17,17 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from loadtools import cpu_seconds, lua_cycling, run_wrk
+from loadtools import alternating, cpu_seconds, lua_cycling, run_wrk, source_trees
 
 from api.process import ServerProcess, cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drift import Device
 from report import emit
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _one_server(src: Path, tmp: Path, bodies: list[str], args: argparse.Namespace) -> dict:
@@ -66,28 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(11)
     bodies = [json.dumps({"components": Device(rng, i).components(False)}) for i in range(500)]
     runs: dict[str, list[dict]] = {"base": [], "this": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        worktree = Path(tmp) / "base"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.base],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        trees = {"base": worktree / "src", "this": ROOT / "src"}
-        try:
-            for n in range(args.rounds):
-                order = ("base", "this") if n % 2 == 0 else ("this", "base")
-                for name in order:
-                    with tempfile.TemporaryDirectory() as run_tmp:
-                        runs[name].append(_one_server(trees[name], Path(run_tmp), bodies, args))
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
-                check=False, capture_output=True,
-            )  # fmt: skip
-    base_rev = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", args.base],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    with source_trees(args.base) as (trees, base_rev):
+        for name in alternating(args.rounds):
+            with tempfile.TemporaryDirectory() as run_tmp:
+                runs[name].append(_one_server(trees[name], Path(run_tmp), bodies, args))
     results: dict = {"base": base_rev, "connections": args.connections, "runs": runs}
     for name in runs:
         results[f"{name}_rps"] = [r["rps"] for r in runs[name]]

@@ -22,13 +22,12 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import httpx
-from loadtools import cpu_seconds, run_hey
+from loadtools import alternating, cpu_seconds, run_hey, source_trees
 from webhooks import Receiver
 
 from api.process import ServerProcess, cli
@@ -36,8 +35,6 @@ from api.process import ServerProcess, cli
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drift import Device
 from report import emit
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _deliverer(pids: list[int]) -> list[int]:
@@ -108,38 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs: dict[str, list[dict]] = {"base": [], "this": []}
     envs = {"base": _env(args.base_env), "this": _env(args.this_env)}
-    with tempfile.TemporaryDirectory() as tmp:
-        worktree = Path(tmp) / "base"
-        if args.base != ".":
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.base],
-                check=True, capture_output=True,
-            )  # fmt: skip
-        trees = {
-            "base": worktree / "src" if args.base != "." else ROOT / "src",
-            "this": ROOT / "src",
-        }
+    with source_trees(args.base) as (trees, base_rev), tempfile.TemporaryDirectory() as tmp:
         receiver = Receiver(Path(tmp))
         try:
-            for n in range(args.rounds):
-                order = ("base", "this") if n % 2 == 0 else ("this", "base")
-                for name in order:
-                    with tempfile.TemporaryDirectory() as run_tmp:
-                        run = _one_server(trees[name], envs[name], Path(run_tmp), receiver, args)
-                        runs[name].append(run)
-                        print(name, run["added_p99_ms"], run["added_p50_ms"],
-                              run["deliverer_cpu_us_per_delivery"],
-                              run["receiver_cpu_us_per_delivery"], file=sys.stderr)  # fmt: skip
+            for name in alternating(args.rounds):
+                with tempfile.TemporaryDirectory() as run_tmp:
+                    run = _one_server(trees[name], envs[name], Path(run_tmp), receiver, args)
+                    runs[name].append(run)
+                    print(name, run["added_p99_ms"], run["added_p50_ms"],
+                          run["deliverer_cpu_us_per_delivery"],
+                          run["receiver_cpu_us_per_delivery"], file=sys.stderr)  # fmt: skip
         finally:
             receiver.close()
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
-                check=False, capture_output=True,
-            )  # fmt: skip
-    base_rev = "this tree" if args.base == "." else subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", args.base],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
     results: dict = {"base": base_rev, "envs": envs, "rate": args.rate, "runs": runs}
     summary = {}
     for name in runs:

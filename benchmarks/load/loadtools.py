@@ -10,10 +10,12 @@ import re
 import resource
 import shutil
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -354,3 +356,31 @@ def system_busy_seconds() -> float:
 def own_cpu_seconds() -> float:
     """CPU of this process and its finished children (wrk)."""
     return time.process_time() + _children_cpu()
+
+
+@contextlib.contextmanager
+def source_trees(base: str) -> Iterator[tuple[dict[str, Path], str]]:
+    """The `src` directories to compare, {"base": ..., "this": ...}, and the base's short name.
+    `base` is a commit, checked out in a temporary git worktree for the duration, or `.` for
+    this checkout (to compare settings of one tree)."""
+    if base == ".":
+        yield {"base": ROOT / "src", "this": ROOT / "src"}, "this tree"
+        return
+    git = ["git", "-C", str(ROOT)]
+    with tempfile.TemporaryDirectory() as tmp:
+        worktree = Path(tmp) / "base"
+        subprocess.run([*git, "worktree", "add", "--detach", str(worktree), base],
+                       check=True, capture_output=True)  # fmt: skip
+        try:
+            rev = subprocess.run([*git, "rev-parse", "--short", base],
+                                 capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+            yield {"base": worktree / "src", "this": ROOT / "src"}, rev
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(worktree)],
+                           check=False, capture_output=True)  # fmt: skip
+
+
+def alternating(rounds: int) -> Iterator[str]:
+    """ "base", "this", then "this", "base", ...: neither side always runs first."""
+    for n in range(rounds):
+        yield from ("base", "this") if n % 2 == 0 else ("this", "base")

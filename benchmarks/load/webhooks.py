@@ -122,11 +122,17 @@ class Receiver:
         return time.monotonic() - started
 
 
-def _receive(leaf: str, shared) -> None:
+def _in_background() -> None:
+    """Run the calling process as a remote host would be: in a session of its own (so in a
+    scheduling group of its own) whose group niceness is 19, as is its own."""
     os.setsid()
     with contextlib.suppress(OSError):
         Path("/proc/self/autogroup").write_text(f"{RECEIVER_NICE}\n")
     os.nice(RECEIVER_NICE)
+
+
+def _receive(leaf: str, shared) -> None:
+    _in_background()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(leaf)
     ids: set[bytes] = set()
@@ -202,10 +208,7 @@ def _alternate(
 def _burn(spin_us: float, sleep_us: float) -> None:
     """Spin, sleep, forever, scheduled like the receiver: background CPU use that does nothing
     for the server, the control for what delivering costs the requests beyond its CPU."""
-    os.setsid()
-    with contextlib.suppress(OSError):
-        Path("/proc/self/autogroup").write_text(f"{RECEIVER_NICE}\n")
-    os.nice(RECEIVER_NICE)
+    _in_background()
     while True:
         end = time.perf_counter() + spin_us / 1e6
         while time.perf_counter() < end:

@@ -16,7 +16,7 @@ and recorded is never sent again.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import lmdb
 import msgspec
@@ -106,7 +106,7 @@ def scan_due(
     now_us: int,
     room: Callable[[bytes], int],
     total: int,
-    flying: frozenset[bytes] | set[bytes] = frozenset(),
+    flying: Collection[bytes] = frozenset(),
 ) -> list[bytes]:
     """`Q` keys due now and not in `flying`, at most `room(ek)` per endpoint and `total` in all.
 
@@ -157,7 +157,7 @@ def claim(
         if delivery.kind == "webhook":
             record = endpoints.record(ek)
             if record is None or record.status != "active":
-                continue  # paused since the scan: it stays queued
+                continue  # only an active endpoint's deliveries go out; it stays queued
             url, secret = record.url, record.secret
         body = book.body_of(main, store, ek, delivery)
         if body is None:
@@ -227,9 +227,8 @@ def record(
             book.cancel_pending(txn, store, o.ek)
             gone_eks.append(o.ek)
     for ek, added in counts.items():
-        book.add_stats(txn, store, ek, added)
-        if added.finished:
-            book.trim_history(txn, store, ek, config.history_per_endpoint)
+        keep = config.history_per_endpoint if added.finished else None
+        book.add_stats(txn, store, ek, added, keep)
     return recorded, gone_eks
 
 
@@ -263,7 +262,7 @@ def turn(
     done: list[Outcome],
     free: int,
     room: Callable[[bytes], int],
-    flying: frozenset[bytes] | set[bytes] = frozenset(),
+    flying: Collection[bytes] = frozenset(),
     now_us: int | None = None,
 ) -> Turn:
     """One write to the book: take new outbox entries, record finished attempts, and claim

@@ -22,6 +22,7 @@ import fcntl
 import logging
 import threading
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import uvloop
@@ -106,13 +107,14 @@ class DeliveryWorker:
         if legacy:
             await self._writer.submit_async(outbox.DropLegacy(legacy))
         self.active.set()
-        config, in_flight = self._config, {}
+        config = self._config
         per = config.max_in_flight_per_endpoint
         finished: list[Outcome] = []
-        flying: set[bytes] = set()  # `Q` keys of the deliveries in flight
+        flying: dict[bytes, bytes] = {}  # `Q` key -> endpoint key of each delivery in flight
+        in_flight: Counter[bytes] = Counter()  # per endpoint, counted from `flying` each turn
 
         def room(ek: bytes) -> int:
-            return per - in_flight.get(ek, 0)
+            return per - in_flight[ek]
 
         tasks: set[asyncio.Task[None]] = set()
         sender: Sender | None = None
@@ -126,28 +128,25 @@ class DeliveryWorker:
                     await asyncio.sleep(pause)
                 self._wake.clear()
                 done, finished[:] = list(finished), []
-                for outcome in done:
-                    in_flight[outcome.ek] -= 1
-                    flying.discard(outcome.key)
-                free = config.max_in_flight - len(flying)
-                claimed: list[Claimed] = []
+                # A finished attempt's slot is free for this turn's claims; should the turn
+                # fail, nothing of it was written and its outcomes wait for the next one.
+                ended = {o.key for o in done}
+                busy = {k: ek for k, ek in flying.items() if k not in ended}
+                in_flight.clear()
+                in_flight.update(busy.values())
+                free = config.max_in_flight - len(busy)
                 last_write = time.monotonic()
                 try:
                     result = await asyncio.to_thread(
-                        turn, self._store, config, done, free, room, flying
+                        turn, self._store, config, done, free, room, busy.keys()
                     )
                 except Exception:
-                    # Nothing of the turn was written: its outcomes wait for the next one.
                     log.exception("could not record webhook deliveries")
-                    for outcome in done:
-                        in_flight[outcome.ek] += 1
-                        flying.add(outcome.key)
                     finished.extend(done)
                     await asyncio.sleep(config.poll_interval_seconds)
                     continue
+                flying = busy
                 claimed = result.claimed
-                for c in claimed:
-                    flying.add(c.key)
                 try:
                     for ek in result.gone:
                         reason = "The receiver answered 410 Gone."
@@ -163,7 +162,7 @@ class DeliveryWorker:
 
                     sender = Sender(config)
                 for c in claimed:
-                    in_flight[c.ek] = in_flight.get(c.ek, 0) + 1
+                    flying[c.key] = c.ek
                     task = asyncio.create_task(self._send(sender, c, finished))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)

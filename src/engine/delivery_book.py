@@ -34,7 +34,7 @@ from .visitor_records import doc_key
 State = Literal["pending", "delivered", "failed", "cancelled"]
 Kind = Literal["webhook", "slack"]
 MAX_LOG = 20  # attempts remembered per delivery
-_TRIM_STEP = 64  # finished deliveries removed at most per recorded outcome
+_TRIM_STEP = 64  # finished deliveries removed at most per endpoint and call
 
 
 class Attempt(msgspec.Struct, array_like=True):
@@ -116,12 +116,14 @@ def split_endpoint(key: bytes) -> bytes:
     return key[1 : key.index(b"\x00") + 3 + 16]
 
 
-def delivery_key(ek: bytes, msg_id: str) -> bytes:
-    return b"D" + ek + msg_id.encode()
+def delivery_key(ek: bytes, msg_id: str | bytes) -> bytes:
+    return b"D" + ek + (msg_id if isinstance(msg_id, bytes) else msg_id.encode())
 
 
-def queue_key(ek: bytes, due_us: int, msg_id: str) -> bytes:
-    return b"Q" + ek + due_us.to_bytes(8, "big") + msg_id.encode()
+def queue_key(ek: bytes, due: int | bytes, msg_id: str | bytes) -> bytes:
+    """`due`: microseconds, or already as its 8 big-endian bytes."""
+    due_bytes = due if isinstance(due, bytes) else due.to_bytes(8, "big")
+    return b"Q" + ek + due_bytes + (msg_id if isinstance(msg_id, bytes) else msg_id.encode())
 
 
 def queue_entry(key: bytes, ek: bytes) -> tuple[int, str]:
@@ -147,8 +149,8 @@ def take(
     once. The record is copied as stored."""
     db = store.book
     for ek, mid, due, record in entries:
-        txn.put(b"D" + ek + mid, record, db=db)
-        txn.put(b"Q" + ek + due + mid, b"", db=db)
+        txn.put(delivery_key(ek, mid), record, db=db)
+        txn.put(queue_key(ek, due, mid), b"", db=db)
     txn.put(_MARK, upto.to_bytes(8, "big"), db=db)
 
 
@@ -225,12 +227,18 @@ def stats(txn: lmdb.Transaction, store: Store, ek: bytes) -> Stats:
     return Stats() if raw is None else _stats_dec.decode(raw)
 
 
-def add_stats(txn: lmdb.Transaction, store: Store, ek: bytes, added: Stats) -> None:
+def add_stats(
+    txn: lmdb.Transaction, store: Store, ek: bytes, added: Stats, keep: int | None = None
+) -> None:
+    """Add to an endpoint's statistics; with `keep`, also drop its oldest finished deliveries
+    beyond `keep` (at most `_TRIM_STEP` per call)."""
     current = stats(txn, store, ek)
     current.attempts += added.attempts
     current.successes += added.successes
     current.last_attempt_us = max(current.last_attempt_us, added.last_attempt_us)
-    current.finished += added.finished
+    current.finished = max(0, current.finished + added.finished)
+    if keep is not None:
+        current.finished -= _trim_history(txn, store, ek, current.finished - keep)
     txn.put(b"S" + ek, _enc.encode(current), db=store.book)
 
 
@@ -239,12 +247,12 @@ def add_finished(txn: lmdb.Transaction, store: Store, ek: bytes, n: int) -> None
         add_stats(txn, store, ek, Stats(finished=n))
 
 
-def trim_history(txn: lmdb.Transaction, store: Store, ek: bytes, keep: int) -> None:
-    """Drop the oldest finished deliveries beyond `keep`, a bounded number per call."""
-    current = stats(txn, store, ek)
-    excess = min(current.finished - keep, _TRIM_STEP)
+def _trim_history(txn: lmdb.Transaction, store: Store, ek: bytes, excess: int) -> int:
+    """Delete up to `excess` (at most `_TRIM_STEP`) of the oldest finished deliveries; returns
+    how many went."""
+    excess = min(excess, _TRIM_STEP)
     if excess <= 0:
-        return
+        return 0
     head, doomed = b"D" + ek, []
     with txn.cursor(db=store.book) as cur:
         if cur.set_range(head):
@@ -255,8 +263,7 @@ def trim_history(txn: lmdb.Transaction, store: Store, ek: bytes, keep: int) -> N
                     doomed.append(bytes(key))
     for key in doomed:
         txn.delete(key, db=store.book)
-    current.finished -= len(doomed)
-    txn.put(b"S" + ek, _enc.encode(current), db=store.book)
+    return len(doomed)
 
 
 def out(delivery: Delivery, body: bytes | None = None) -> DeliveryOut:
@@ -321,8 +328,6 @@ def replay(txn: lmdb.Transaction, store: Store, ek: bytes, msg_id: str, now_us: 
     delivery.state = "pending"
     delivery.round_start_us, delivery.round_tries = now_us, 0
     schedule(txn, store, ek, delivery, now_us)
-    st = stats(txn, store, ek)
-    st.finished = max(0, st.finished - 1)
-    txn.put(b"S" + ek, _enc.encode(st), db=store.book)
+    add_finished(txn, store, ek, -1)
     save(txn, store, ek, delivery)
     return delivery
