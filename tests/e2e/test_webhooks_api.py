@@ -164,3 +164,27 @@ def test_rule_side_effects_name_allowed_targets(hooks):
     assert hooks.api.post("/v1/rules", key=hooks.sk, json=rule).status_code == 400
     rule["action"]["sideEffects"] = [{"type": "slack", "url": "https://hooks.slack.com/x"}]
     assert hooks.api.post("/v1/rules", key=hooks.sk, json=rule).status_code == 201
+
+
+@pytest.mark.webhooks(deliver=False)
+def test_deliveries_not_yet_taken_are_listed_pending_and_cannot_be_replayed(hooks):
+    """With no delivery worker, deliveries stay in the outbox: listed as pending with no
+    attempt; replaying one is refused and writes nothing to the delivery book."""
+    created = hooks.create(events=["identification"])
+    first, second = hooks.identify(), hooks.identify()
+    listed = hooks.deliveries(created["id"])
+    assert [d["status"] for d in listed] == ["pending", "pending"]
+    assert [d["attempts"] for d in listed] == [0, 0]
+    assert [d["payload"]["data"]["requestId"] for d in listed] == [
+        second["requestId"],
+        first["requestId"],
+    ]  # newest first
+    store = hooks.engine.store
+    with store.read_book() as txn:
+        before = [bytes(k) for k in txn.cursor(db=store.book).iternext(values=False)]
+    base = f"/v1/webhooks/{created['id']}/deliveries"
+    r = hooks.api.post(f"{base}/{listed[0]['id']}/replay", key=hooks.sk)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "deliveryId", r.text
+    with store.read_book() as txn:
+        assert [bytes(k) for k in txn.cursor(db=store.book).iternext(values=False)] == before
+    assert hooks.deliveries(created["id"]) == listed
