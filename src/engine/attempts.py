@@ -75,16 +75,17 @@ class Endpoints:
 
     def gone(self, ek: bytes) -> bool:
         """A webhook endpoint that was deleted: what is left of it in the book goes too."""
-        return not _is_slack(ek) and self.record(ek) is None
+        return not is_slack(ek) and self.record(ek) is None
 
     def claimable(self, ek: bytes) -> bool:
-        if _is_slack(ek):
+        if is_slack(ek):
             return True
         record = self.record(ek)
         return record is None or record.status == "active"  # None: claimed to be forgotten
 
 
-def _is_slack(ek: bytes) -> bool:
+def is_slack(ek: bytes) -> bool:
+    """An endpoint key of the Slack integration, not of a webhook record."""
     return ek[-16:].startswith(b"slk_")
 
 
@@ -188,15 +189,20 @@ def next_due(
     return max(int(due), now_us)
 
 
+def gone_endpoints(outcomes: list[Outcome]) -> set[bytes]:
+    """The webhook endpoints that answered 410 Gone: the caller disables them in the event
+    store before it records these outcomes."""
+    return {o.ek for o in outcomes if o.status == 410 and not is_slack(o.ek)}
+
+
 def record(
     txn: lmdb.Transaction, store: Store, outcomes: list[Outcome], config: WebhookConfig,
     now_us: int,
-) -> tuple[int, list[bytes]]:  # fmt: skip
+) -> int:  # fmt: skip
     """Write down what the receivers answered: schedule retries or finish. A `410` fails the
-    delivery and cancels the endpoint's other pending ones. Returns how many outcomes were
-    recorded, and the endpoints that answered 410 (the caller disables them in the event
-    store)."""
-    db, gone_eks, recorded = store.book, [], 0
+    delivery and cancels the endpoint's other pending ones (queued before the endpoint was
+    disabled). Returns how many outcomes were recorded."""
+    db, recorded = store.book, 0
     counts: dict[bytes, book.Stats] = {}  # what this call adds to each endpoint's statistics
     for o in outcomes:
         if not txn.delete(o.key, db=db):
@@ -225,11 +231,10 @@ def record(
         added.finished += delivery.state != "pending"
         if gone and delivery.kind == "webhook":
             book.cancel_pending(txn, store, o.ek)
-            gone_eks.append(o.ek)
     for ek, added in counts.items():
         keep = config.history_per_endpoint if added.finished else None
         book.add_stats(txn, store, ek, added, keep)
-    return recorded, gone_eks
+    return recorded
 
 
 def adopt_legacy(txn: lmdb.Transaction, store: Store, found: list[tuple[bytes, bytes]],
@@ -252,7 +257,6 @@ def adopt_legacy(txn: lmdb.Transaction, store: Store, found: list[tuple[bytes, b
 
 class Turn(msgspec.Struct):
     claimed: list[Claimed]
-    gone: list[bytes]  # endpoints that answered 410, to disable in the event store
     mark: int  # the outbox sequence number the book holds entries up to
 
 
@@ -275,10 +279,11 @@ def turn(
         entries, upto = read_new(main, store, mark, TAKE_LIMIT)
         if entries:
             take_new(txn, store, endpoints, entries, upto)
-        gone = record(txn, store, done, config, now)[1] if done else []
+        if done:
+            record(txn, store, done, config, now)
         keys = scan_due(txn, store, endpoints, now, room, free, flying) if free > 0 else []
         claimed = claim(txn, main, store, endpoints, keys) if keys else []
-    return Turn(claimed, gone, upto)
+    return Turn(claimed, upto)
 
 
 def take_over(store: Store, now_us: int | None = None) -> list[bytes]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import uvloop
 
 from . import outbox, signing, webhooks
-from .attempts import Claimed, Outcome, take_over, turn
+from .attempts import Claimed, Outcome, gone_endpoints, take_over, turn
 from .config import WebhookConfig
 from .errors import InvalidInput
 from .store import Store
@@ -44,6 +44,7 @@ _USER_AGENT = b"Signalpost-Webhooks/1"
 # Entries already in the book leave the event store in one commit this often: the worker's
 # only regular write there, short and rare enough not to be felt by requests.
 _DROP_INTERVAL_S = 2.0
+_GONE_REASON = "The receiver answered 410 Gone."
 
 
 class DeliveryWorker:
@@ -137,6 +138,7 @@ class DeliveryWorker:
                 free = config.max_in_flight - len(busy)
                 last_write = time.monotonic()
                 try:
+                    await self._disable_gone(done)
                     result = await asyncio.to_thread(
                         turn, self._store, config, done, free, room, busy.keys()
                     )
@@ -148,9 +150,6 @@ class DeliveryWorker:
                 flying = busy
                 claimed = result.claimed
                 try:
-                    for ek in result.gone:
-                        reason = "The receiver answered 410 Gone."
-                        await self._writer.submit_async(webhooks.Disable(ek, reason))
                     if result.mark > dropped and last_write - last_drop >= _DROP_INTERVAL_S:
                         last_drop = last_write
                         await self._writer.submit_async(outbox.DropTaken(result.mark))
@@ -177,6 +176,16 @@ class DeliveryWorker:
             await asyncio.gather(*tasks, return_exceptions=True)
             if sender is not None:
                 await sender.aclose()
+
+    async def _disable_gone(self, done: list[Outcome]) -> None:
+        """Disable the endpoints that answered 410 in the event store before their outcomes
+        reach the book: whoever can read a 410 delivery then reads a disabled endpoint, and no
+        identification committed after it queues anything for that endpoint. Entries queued
+        before are cancelled with the endpoint's other pending deliveries when the outcome is
+        recorded. Should the turn fail after this, the endpoint stays disabled and the
+        delivery pending, sent again once a user resumes it."""
+        for ek in gone_endpoints(done):
+            await self._writer.submit_async(webhooks.Disable(ek, _GONE_REASON))
 
     def _target(self, c: Claimed) -> str:
         url = c.url or (self._config.slack_default_url if c.kind == "slack" else None)

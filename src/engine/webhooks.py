@@ -270,8 +270,9 @@ class DeleteWebhook:
 
 
 class Disable:
-    """The receiver answered 410 Gone: stop sending to it until a user resumes it (the
-    delivery book already cancelled its pending deliveries)."""
+    """The receiver answered 410 Gone: stop sending to it until a user resumes it. Committed
+    before the 410 outcome reaches the delivery book, which then cancels what is still
+    pending for the endpoint."""
 
     def __init__(self, ek: bytes, reason: str) -> None:
         self.ek, self.reason = ek, reason

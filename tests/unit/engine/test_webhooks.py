@@ -175,12 +175,12 @@ def _outcome(c, status: int, error: str | None = None) -> attempts.Outcome:
 
 
 def _record(engine, outcomes, config) -> int:
-    """Record outcomes as the worker does, 410s disabling their endpoints in the event store."""
-    with engine.store.write_book() as txn:
-        recorded, gone = attempts.record(txn, engine.store, outcomes, config, _now())
-    for ek in gone:
+    """Record outcomes as the worker does: 410s disable their endpoints in the event store
+    first."""
+    for ek in attempts.gone_endpoints(outcomes):
         engine.writer.run(webhooks.Disable(ek, "gone"))
-    return recorded
+    with engine.store.write_book() as txn:
+        return attempts.record(txn, engine.store, outcomes, config, _now())
 
 
 def _due(engine, now: int | None = None) -> list[bytes]:
