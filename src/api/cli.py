@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from engine import Engine, EngineConfig
+from engine import Engine, EngineConfig, write_fault
 from engine.errors import SignalpostError
 from engine.workspaces import PLANS
 
@@ -65,6 +65,9 @@ def _serve(args: argparse.Namespace) -> int:
     data_dir = str(Path(config.data_dir).resolve())
     # Workers re-read the config from the environment; pin the resolved data directory.
     os.environ["SIGNALPOST_DATA"] = data_dir
+    if write_fault.clear(data_dir):
+        print(f"Writes were stopped by a failed flush ({data_dir}/{write_fault.MARKER}); "
+              "this restart accepts them again.")  # fmt: skip
     with Engine.open(data_dir, _short_lived(config.engine)) as engine:
         if not engine.workspaces():
             created = engine.create_workspace("default", "scale")

@@ -58,5 +58,12 @@ class StorageFull(StorageError):
     code = "storage_full"
 
 
+class WritesStopped(StorageError):
+    """A commit could not be made durable: the store refuses writes until the server restarts
+    (`write_fault.py`); nothing of the failed write was acknowledged."""
+
+    code = "storage_unavailable"
+
+
 class EngineClosed(StorageError):
     code = "engine_closed"

@@ -116,17 +116,18 @@ def translate_errors() -> Iterator[None]:
     except lmdb.MapFullError as exc:
         raise StorageFull("The store reached its configured size limit.") from exc
     except lmdb.Error as exc:
-        if _is_disk_full(exc):
+        if is_full(exc):
             raise StorageFull("The disk holding the store is full.") from exc
         raise StorageError(f"Storage failure: {type(exc).__name__}") from exc
 
 
-def _is_disk_full(exc: lmdb.Error) -> bool:
+def is_full(exc: lmdb.Error) -> bool:
+    """The map reached its size, or the disk has no space left."""
     text = str(exc)
     return (
-        "No space left" in text
+        isinstance(exc, (lmdb.MapFullError, lmdb.DiskError))
+        or "No space left" in text
         or f"errno {errno.ENOSPC}" in text
-        or isinstance(exc, lmdb.DiskError)
     )
 
 

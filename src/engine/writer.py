@@ -11,19 +11,22 @@ import asyncio
 import contextlib
 import logging
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Protocol
 
 import lmdb
 
 from .columns import VAR, encode_fixed, encode_var
 from .dictionary import Interner
-from .errors import EngineClosed, SignalpostError, StorageError
+from .errors import EngineClosed, SignalpostError, StorageFull
 from .segments import SCHEMAS, SegmentMeta, write_segment
-from .store import Store, translate_errors
+from .store import Store, is_full, translate_errors
+from .write_fault import WriteFault
 
 log = logging.getLogger("signalpost.writer")
 
@@ -106,6 +109,13 @@ class WriteContext:
             self.txn.put(key, total.to_bytes(8, "little"), db=usage)
 
 
+class _CommitFailed(Exception):
+    """LMDB could not write or sync a commit's pages (not a full disk): its durability is
+    unknown. The lmdb error is the cause."""
+
+
+# A short write fills the disk to the last block; whatever is left is below this.
+_FULL_DISK_BYTES = 1 << 20
 _STOP = object()
 _Item = tuple[WriteOp, "Future[Any] | asyncio.Future[Any]"]
 _Outcome = tuple["Future[Any] | asyncio.Future[Any]", Any, BaseException | None]
@@ -158,6 +168,7 @@ class Writer:
         self._interner = Interner(store)
         self._caches: dict[str, Any] = {}
         self._on_commit = on_commit
+        self._fault = WriteFault(store.path)
         self._closed = False
         self._gate = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="signalpost-writer", daemon=True)
@@ -229,10 +240,16 @@ class Writer:
                 return
 
     def _commit_group(self, group: list[_Item], outcomes: list[_Outcome]) -> None:
+        stopped = self._fault.current()
+        if stopped is not None:
+            outcomes.extend((fut, None, stopped) for _, fut in group)
+            return
         try:
             results, written = self._apply(group)
-        except StorageError as exc:
-            outcomes.extend((fut, None, exc) for _, fut in group)
+        except _CommitFailed as exc:
+            log.critical("a commit could not be made durable; writes stop", exc_info=exc)
+            stopped = self._fault.set(exc.__cause__ or exc)
+            outcomes.extend((fut, None, stopped) for _, fut in group)
             return
         except Exception as exc:
             if len(group) == 1:
@@ -240,7 +257,8 @@ class Writer:
                     log.exception("write operation failed")
                 outcomes.append((group[0][1], None, exc))
                 return
-            # One bad operation must not fail its neighbours: commit each on its own.
+            # One bad operation, or one too large for the space left, must not fail its
+            # neighbours: commit each on its own.
             for item in group:
                 self._commit_group([item], outcomes)
             return
@@ -260,7 +278,7 @@ class Writer:
             with translate_errors():
                 results = [op.apply(ctx) for op, _ in group]
                 ctx.flush()
-                txn.commit()
+                _commit(txn, self._store.path)
         except BaseException:
             with contextlib.suppress(lmdb.Error):
                 txn.abort()
@@ -268,3 +286,20 @@ class Writer:
             raise
         self._interner.committed()
         return results, ctx.written
+
+
+def _commit(txn: lmdb.Transaction, directory: Path) -> None:
+    """Commit. A failure other than a full map or disk means the pages may not be on disk.
+
+    LMDB reports a write cut short by a full disk as EIO, like a failed sync, so an I/O error
+    on a disk left with (almost) no free space counts as a full disk: the commit's own pages
+    took the space, nothing acknowledged before is in doubt.
+    """
+    try:
+        txn.commit()
+    except lmdb.Error as exc:
+        if is_full(exc):
+            raise
+        if shutil.disk_usage(directory).free < _FULL_DISK_BYTES:
+            raise StorageFull("The disk holding the store is full.") from exc
+        raise _CommitFailed(str(exc)) from exc

@@ -29,6 +29,7 @@ EXPECTED = [
     (errors.StorageError, 503, "storage_error"),
     (errors.StorageFull, 507, "storage_full"),
     (errors.EngineClosed, 503, "engine_closed"),
+    (errors.WritesStopped, 503, "storage_unavailable"),
 ]
 # Abstract groupings that nothing raises directly.
 ABSTRACT = {errors.SignalpostError, errors.AuthError}

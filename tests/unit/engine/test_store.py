@@ -68,3 +68,55 @@ def test_every_named_database_exists_and_the_store_reopens(tmp_path):
         engine.create_workspace("x")
     with Engine.open(tmp_path / "d") as engine:
         assert [w.name for w in engine.workspaces()] == ["x"]
+
+
+def test_a_write_too_large_for_the_space_left_fails_alone_in_its_group(tmp_path):
+    import base64
+    import os
+    import threading
+
+    class Gate:
+        """Holds the writer inside a transaction until released, so that others queue up."""
+
+        def __init__(self) -> None:
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def apply(self, ctx):
+            self.entered.set()
+            assert self.release.wait(60)
+
+    config = EngineConfig(
+        max_size_bytes=4 * 1024 * 1024, compaction=CompactionConfig(enabled=False)
+    )
+    with Engine.open(tmp_path / "d", config) as engine:
+        ws = engine.create_workspace("full")
+        tenant = engine.authenticate(ws.keys.plx_live).tenant
+
+        def big() -> msgspec.Raw:  # incompressible, so that the batch outgrows the map
+            return msgspec.Raw(
+                msgspec.json.encode({"pad": base64.b64encode(os.urandom(22_000)).decode()})
+            )
+
+        gate = Gate()
+        engine.writer.submit(gate)
+        assert gate.entered.wait(60)
+        small = [
+            engine.submit_events(tenant, [EventIn(user_id="u", event="e", insert_id=f"s{i}")])
+            for i in range(3)
+        ]
+        batch = [
+            EventIn(user_id="u", event="e", insert_id=f"b{i}", properties=big()) for i in range(300)
+        ]
+        too_big = engine.submit_events(tenant, batch, batch=True)
+        small += [
+            engine.submit_events(tenant, [EventIn(user_id="u", event="e", insert_id=f"s{i}")])
+            for i in range(3, 6)
+        ]
+        before = engine.store.env.info()["last_txnid"]
+        gate.release.set()  # the six small writes and the batch now form one group
+        assert isinstance(too_big.exception(timeout=30), StorageFull)
+        assert [f.result(timeout=30).stored for f in small] == [1] * 6
+        # The group failed whole (an aborted transaction commits nothing), then each small
+        # write committed on its own and the batch alone failed.
+        assert engine.store.env.info()["last_txnid"] - before == 6
+        assert sorted(r["insert_id"] for r in _rows(engine, tenant)) == [f"s{i}" for i in range(6)]
