@@ -1,7 +1,8 @@
 """A real HTTPS receiver on loopback for the webhook tests, with a certificate made by trustme.
 
 Every POST is recorded with its headers and raw body; what it answers is scripted per request
-(status, headers, delay), so tests can make it fail, stall, or answer 410 or 429.
+(status, headers, delay, or an event to hold the answer until), so tests can make it fail,
+stall, or answer 410 or 429.
 """
 
 from __future__ import annotations
@@ -13,8 +14,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import trustme
+
+T = TypeVar("T")
+# How long a test waits for something that should happen: long enough for a loaded machine,
+# short enough that a test that is wrong fails rather than hangs.
+PATIENCE = 30.0
+# Where `Hooks.checkpoint` sends its own deliveries.
+SENTINEL = "/sentinel"
+
+
+def wait_until(probe: Callable[[], T], timeout: float = PATIENCE, interval: float = 0.02) -> T:
+    """The first truthy value `probe()` returns; fails the test with its last one after
+    `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"still {value!r} after {timeout} s"
+        time.sleep(interval)
 
 
 @dataclass
@@ -30,6 +51,9 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Answer only once this is set (a test decides when), or after PATIENCE so that a failed
+    # test does not leave the sender hanging.
+    hold: threading.Event | None = None
 
 
 Script = Callable[[Received, int], Answer]
@@ -44,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         answer = owner.record(got)
+        if answer.hold is not None:
+            answer.hold.wait(PATIENCE)
         if answer.delay:
             time.sleep(answer.delay)
         payload = b"ok" if answer.status < 300 else b"no"
@@ -98,7 +124,7 @@ class Receiver:
             return [r for r in self.received if r.path == path]
 
     def wait_for(
-        self, count: int, path: str | None = None, timeout: float = 10.0
+        self, count: int, path: str | None = None, timeout: float = PATIENCE
     ) -> list[Received]:
         """At least `count` requests (to `path`, if given); fails the test after `timeout`."""
         deadline = time.monotonic() + timeout
@@ -122,7 +148,8 @@ class Receiver:
 
 class Hooks:
     """A receiver, an engine whose webhook config trusts the receiver's CA and allows loopback,
-    one workspace and a synchronous client over the app."""
+    one `enterprise` workspace (no rate limits: tests poll the API as often as they need) and a
+    synchronous client over the app."""
 
     def __init__(self, tmp_path: Path, **webhook_config: object) -> None:
         from _analytics_support import Api
@@ -148,10 +175,11 @@ class Hooks:
             tmp_path / "data",
             EngineConfig(webhooks=WebhookConfig(**settings)),  # type: ignore[arg-type]
         )
-        self.ws = self.engine.create_workspace("hooks")
+        self.ws = self.engine.create_workspace("hooks", "enterprise")
         self.sk = self.ws.keys.sk_live
         self.tenant = self.engine.authenticate(self.sk).tenant
         self.api = Api(create_app(ServerConfig(), engine=self.engine))
+        self._sentinel: str | None = None
 
     def create(self, **body: object) -> dict:
         body.setdefault("url", self.receiver.url())
@@ -176,7 +204,7 @@ class Hooks:
         assert r.status_code == 200, r.text
         return r.json()["data"]
 
-    def settle(self, webhook_id: str, timeout: float = 10.0) -> list[dict]:
+    def settle(self, webhook_id: str, timeout: float = PATIENCE) -> list[dict]:
         """The webhook's deliveries once none is pending any more."""
         deadline = time.monotonic() + timeout
         while True:
@@ -185,6 +213,27 @@ class Hooks:
                 return data
             assert time.monotonic() < deadline, data
             time.sleep(0.02)
+
+    def checkpoint(self) -> None:
+        """Returns once the delivery worker has caught up with what was due when it was called:
+        every attempt it had in flight has reached the receiver, and if anything else (not the
+        sentinel's) was due and sendable, at least one more attempt of it has arrived too.
+        What a test needs before it can say that something was *not* sent.
+
+        It sends two identifications to a sentinel endpoint of its own, one after the other;
+        the engine must deliver one at a time (`max_in_flight=1`). The first is claimed only
+        once nothing else is in flight, so every earlier attempt has been answered. The turn
+        that records its outcome claims whatever else is due, before the second exists; the
+        second is then sent only after that attempt was answered."""
+        assert self.engine.config.webhooks.max_in_flight == 1, "needs max_in_flight=1"
+        if self._sentinel is None:
+            url = self.receiver.url(SENTINEL)
+            self._sentinel = self.create(url=url, events=["identification"])["id"]
+        self.identify()
+        assert {d["status"] for d in self.settle(self._sentinel)} == {"delivered"}
+        seen = len(self.receiver.on(SENTINEL))
+        self.identify()
+        self.receiver.wait_for(seen + 1, path=SENTINEL)
 
     def close(self) -> None:
         self.api.close()

@@ -6,14 +6,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
+from datetime import datetime
 
 import pytest
 import standardwebhooks
 from _device_support import COMPONENTS
-from _webhook_support import Answer
+from _webhook_support import Answer, wait_until
 
 BOT = {**COMPONENTS, "automation": {"webdriver": True}, "canvas": "bot-canvas"}
+
+
+def _at(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _block_registrations(hooks) -> str:
@@ -118,50 +124,71 @@ def test_events_and_filters_choose_what_each_endpoint_gets(hooks):
     ]  # fmt: skip
 
 
+@pytest.mark.webhooks(max_in_flight=1)
 def test_pause_stops_and_resume_restarts_deliveries(hooks):
     created = hooks.create()
     r = hooks.api.put(f"/v1/webhooks/{created['id']}", key=hooks.sk, json={"status": "paused"})
     assert r.json()["status"] == "paused"
     hooks.identify()
-    time.sleep(0.3)
-    assert hooks.receiver.received == [] and hooks.deliveries(created["id"]) == []
+    # Queued in the event's own transaction, so already final once the request is answered.
+    assert hooks.deliveries(created["id"]) == []
+    hooks.checkpoint()
+    assert hooks.receiver.on("/hook") == []
     hooks.api.put(f"/v1/webhooks/{created['id']}", key=hooks.sk, json={"status": "active"})
     event = hooks.identify()
-    (got,) = hooks.receiver.wait_for(1)
+    (got,) = hooks.receiver.wait_for(1, path="/hook")
     assert json.loads(got.body)["data"]["requestId"] == event["requestId"]
 
 
-@pytest.mark.webhooks(retry_schedule=(0, 0.6, 1.2))
+@pytest.mark.webhooks(retry_schedule=(0, 0.6, 1.2), max_in_flight=1, timeout_seconds=30.0)
 def test_a_paused_endpoint_holds_its_retries_until_resumed(hooks):
-    hooks.receiver.script = lambda got, n: Answer(500) if n == 1 else Answer(200)
+    rx = hooks.receiver
+    paused = threading.Event()
+    # The first attempt is answered only once the endpoint is paused: its retry cannot have
+    # been due while the endpoint was still active.
+    rx.script = lambda got, n: (
+        Answer(500, hold=paused) if got.path == "/hook" and n == 1 else Answer(200)
+    )
     created = hooks.create()
     hooks.identify()
-    hooks.receiver.wait_for(1)
-    hooks.api.put(f"/v1/webhooks/{created['id']}", key=hooks.sk, json={"status": "paused"})
-    time.sleep(0.9)  # the retry was due after 0.6 s
-    assert len(hooks.receiver.received) == 1
-    assert hooks.deliveries(created["id"])[0]["status"] == "pending"
+    rx.wait_for(1, path="/hook")
+    r = hooks.api.put(f"/v1/webhooks/{created['id']}", key=hooks.sk, json={"status": "paused"})
+    assert r.json()["status"] == "paused"
+    paused.set()
+    (failed,) = wait_until(lambda: [d for d in hooks.deliveries(created["id"]) if d["attempts"]])
+    retry_due = _at(failed["nextAttemptAt"])
+    time.sleep(max(0.0, retry_due - time.time()))
+    hooks.checkpoint()  # the retry was due: had the pause not held it, it would be here
+    assert len(rx.on("/hook")) == 1
+    (held,) = hooks.deliveries(created["id"])
+    assert (held["status"], held["attempts"]) == ("pending", 1)
     hooks.api.put(f"/v1/webhooks/{created['id']}", key=hooks.sk, json={"status": "active"})
-    first, second = hooks.receiver.wait_for(2)
+    first, second = rx.wait_for(2, path="/hook")
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert [d["status"] for d in hooks.settle(created["id"])] == ["delivered"]
 
 
-@pytest.mark.webhooks(retry_schedule=(0, 0.3, 0.6, 0.9, 1.2, 1.5))
+@pytest.mark.webhooks(
+    retry_schedule=(0, 0.3, 0.6, 0.9, 1.2, 1.5), max_in_flight=1, timeout_seconds=30.0
+)
 def test_delete_cancels_pending_deliveries_at_once(hooks):
-    hooks.receiver.script = lambda got, n: Answer(500)
+    rx = hooks.receiver
+    rx.script = lambda got, n: Answer(500) if got.path == "/hook" else Answer(200)
     created = hooks.create()
     for _ in range(3):
         hooks.identify()
-    hooks.receiver.wait_for(3)
+    rx.wait_for(3, path="/hook")
+    # The three events are older than this, so each one's schedule is spent by then.
+    schedule_spent = time.time() + 1.5
     r = hooks.api.delete(f"/v1/webhooks/{created['id']}", key=hooks.sk)
     assert r.status_code == 200
-    time.sleep(0.1)  # an attempt already on the wire may still land
-    sent = len(hooks.receiver.received)
-    time.sleep(0.8)  # two more retries of each would have been due by now
-    assert len(hooks.receiver.received) == sent
     r = hooks.api.get(f"/v1/webhooks/{created['id']}/deliveries", key=hooks.sk)
     assert r.status_code == 404
+    hooks.checkpoint()  # attempts already on the wire at the deletion have landed
+    sent = len(rx.on("/hook"))
+    time.sleep(max(0.0, schedule_spent - time.time()))
+    hooks.checkpoint()  # every retry has been due: had one survived, it would be here
+    assert len(rx.on("/hook")) == sent
 
 
 @pytest.mark.webhooks(allow_private=False, retry_schedule=(0,))
@@ -176,17 +203,22 @@ def test_the_address_guard_runs_when_a_delivery_connects(hooks):
     assert hooks.receiver.received == []
 
 
-@pytest.mark.webhooks(max_in_flight_per_endpoint=1, timeout_seconds=5.0)
+@pytest.mark.webhooks(max_in_flight_per_endpoint=1, timeout_seconds=30.0)
 def test_a_slow_receiver_does_not_stall_the_others(hooks):
     rx = hooks.receiver
-    rx.script = lambda got, n: Answer(delay=1.5) if got.path == "/slow" else Answer()
+    fast_ones_arrived = threading.Event()
+    # The slow endpoint answers only after the fast one has had all of its deliveries.
+    rx.script = lambda got, n: Answer(hold=fast_ones_arrived) if got.path == "/slow" else Answer()
     slow = hooks.create(url=rx.url("/slow"))
     hooks.create(url=rx.url("/fast"))
-    started = time.monotonic()
-    for _ in range(3):
-        hooks.identify()
-    rx.wait_for(3, path="/fast", timeout=5)
-    assert time.monotonic() - started < 1.4  # before the slow one's first answer
-    assert len(rx.on("/slow")) == 1  # one in flight at a time for that endpoint
-    pending = hooks.deliveries(slow["id"], status="pending")
-    assert len(pending) == 3
+    try:
+        for _ in range(3):
+            hooks.identify()
+        rx.wait_for(1, path="/slow")
+        rx.wait_for(3, path="/fast")
+        assert len(rx.on("/slow")) == 1  # one in flight at a time for that endpoint
+        pending = hooks.deliveries(slow["id"], status="pending")
+        assert len(pending) == 3
+    finally:
+        fast_ones_arrived.set()
+    assert [d["status"] for d in hooks.settle(slow["id"])] == ["delivered"] * 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 import msgspec
 import pytest
 from _device_support import CHROME_UA, COMPONENTS
-from _webhook_support import Answer, Receiver
+from _webhook_support import PATIENCE, Answer, Receiver
 
 from api.process import ServerProcess, cli
 from engine import CompactionConfig, Engine, EngineConfig, WebhookConfig, delivery_book, outbox
@@ -56,7 +57,7 @@ def _delivery_lock_holder(data) -> str:
     return ""
 
 
-def _wait_for_holder(data, needle: str, limit: float = 15) -> None:
+def _wait_for_holder(data, needle: str, limit: float = PATIENCE) -> None:
     deadline = time.monotonic() + limit
     while needle not in _delivery_lock_holder(data):
         assert time.monotonic() < deadline, _delivery_lock_holder(data)
@@ -65,14 +66,14 @@ def _wait_for_holder(data, needle: str, limit: float = 15) -> None:
 
 def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_path, servers):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "hooks", data=data)
+    ws = cli("workspace", "create", "--name", "hooks", "--plan", "enterprise", data=data)
     headers = {"Authorization": f"Bearer {ws['keys']['sk_live']}", "User-Agent": CHROME_UA}
     with Receiver(tmp_path) as rx:
         env = {
             "SIGNALPOST_WEBHOOKS_ALLOW_PRIVATE": "true",
             "SIGNALPOST_WEBHOOKS_CA_BUNDLE": str(rx.ca_path),
             "SIGNALPOST_WEBHOOKS_RETRY_SCHEDULE": "0,0.2,0.5,1,2,4,8",
-            "SIGNALPOST_WEBHOOKS_TIMEOUT_SECONDS": "5",
+            "SIGNALPOST_WEBHOOKS_TIMEOUT_SECONDS": str(PATIENCE),
         }
         server = ServerProcess(data, workers=2, env=env)
         servers.append(server)
@@ -96,7 +97,7 @@ def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_pat
             hook = r.json()["id"]
             acknowledged = identify(client, 5)
             rx.wait_for(5)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + PATIENCE
             while True:  # recorded as delivered, not only received
                 page = client.get(f"/v1/webhooks/{hook}/deliveries", headers=headers).json()
                 if [d["status"] for d in page["data"]] == ["delivered"] * 5:
@@ -104,12 +105,15 @@ def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_pat
                 assert time.monotonic() < deadline, page
                 time.sleep(0.05)
 
-            # From now on the receiver is failing and slow: retries pile up, some are in flight.
-            rx.script = lambda got, n: Answer(503, delay=0.3)
+            # From now on the receiver is failing: its first 8 answers come at once, so retries
+            # pile up; the answers after them never come, so those attempts are in flight.
+            never = threading.Event()
+            rx.script = lambda got, n: Answer(503) if n <= 5 + 8 else Answer(503, hold=never)
             pending = identify(client, 20)
-            rx.wait_for(5 + 8)
-        received = len(rx.received) - 5
+            rx.wait_for(5 + 8 + 1)
         server.kill(hard=True)
+        never.set()
+        received = len(rx.received) - 5
         queued, recorded = _outbox_at_rest(data)
         assert queued == 20  # nothing lost
         # Some attempts were cut short: received, but their answers never recorded.
@@ -118,7 +122,7 @@ def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_pat
         rx.script = lambda got, n: Answer(200)
         before = len(rx.received)
         server.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + PATIENCE
         while not set(pending) <= set(_request_ids(rx.received[before:])):
             assert time.monotonic() < deadline, "not every pending delivery arrived"
             time.sleep(0.05)
@@ -133,7 +137,7 @@ def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_pat
         assert sorted(_request_ids(rx.received)).count(acknowledged[0]) == 1
         assert not set(acknowledged) & set(_request_ids(rx.received[before:]))
         with httpx.Client(base_url=server.url) as client:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + PATIENCE
             while True:
                 page = client.get(f"/v1/webhooks/{hook}/deliveries?limit=100",
                                   headers=headers).json()  # fmt: skip
@@ -148,7 +152,7 @@ def test_kill_9_with_deliveries_pending_then_restart_delivers_everything(tmp_pat
 @pytest.mark.slow
 def test_a_worker_takes_over_when_the_delivery_process_dies(tmp_path, servers):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "hooks", data=data)
+    ws = cli("workspace", "create", "--name", "hooks", "--plan", "enterprise", data=data)
     headers = {"Authorization": f"Bearer {ws['keys']['sk_live']}", "User-Agent": CHROME_UA}
     with Receiver(tmp_path) as rx:
         env = {
@@ -162,7 +166,7 @@ def test_a_worker_takes_over_when_the_delivery_process_dies(tmp_path, servers):
         holder = [p for p in server.pids() if b"api.deliverer" in
                   Path(f"/proc/{p}/cmdline").read_bytes()]  # fmt: skip
         os.kill(holder[0], signal.SIGKILL)
-        deadline = time.monotonic() + 15  # a worker's standby is 5 s, then one lock try a second
+        deadline = time.monotonic() + PATIENCE  # a worker stands by 5 s, then tries every second
         while not (holder := _delivery_lock_holder(data)) or "api.deliverer" in holder:
             assert time.monotonic() < deadline, holder
             time.sleep(0.05)
@@ -171,6 +175,6 @@ def test_a_worker_takes_over_when_the_delivery_process_dies(tmp_path, servers):
             assert r.status_code == 201, r.text
             r = client.post("/v1/agent/identify", json={"components": COMPONENTS},
                             headers=headers)  # fmt: skip
-            (got,) = rx.wait_for(1, timeout=10)
+            (got,) = rx.wait_for(1)
             assert json.loads(got.body)["data"]["requestId"] == r.json()["requestId"]
         server.stop()
