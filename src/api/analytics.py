@@ -14,6 +14,7 @@ from engine.errors import InvalidInput
 from . import ingest_path
 from .auth import authenticate
 from .body import read_body
+from .export_stream import snapshot_stream
 from .responses import instant_param, json_response
 from .state import state_of
 
@@ -68,8 +69,9 @@ async def get_export(request: Request) -> Response:
         )
     if fmt != "ndjson":
         raise InvalidInput("'format' must be 'ndjson' or 'parquet'.", field="format")
+    chunks = st.engine.export_ndjson(key.tenant, start, end)
     return StreamingResponse(
-        st.engine.export_ndjson(key.tenant, start, end), media_type="application/x-ndjson"
+        snapshot_stream(chunks, st.config.export_idle_seconds), media_type="application/x-ndjson"
     )
 
 

@@ -25,6 +25,8 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log_level: str = "warning"
     # Peers (CIDRs) whose X-Forwarded-For is believed; everyone else's is a proxy signal.
     trusted_proxies: list[str] = []
+    # An NDJSON export whose client takes nothing for this long is closed with its snapshot.
+    export_idle_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     engine: EngineConfig = EngineConfig()
 
 
@@ -42,6 +44,7 @@ _ENV: dict[str, tuple[str | None, str, type]] = {
     "SIGNALPOST_PIN_WORKERS": (None, "pin_workers", bool),
     "SIGNALPOST_BENCHMARK_ENDPOINTS": (None, "benchmark_endpoints", bool),
     "SIGNALPOST_LOG_LEVEL": (None, "log_level", str),
+    "SIGNALPOST_EXPORT_IDLE_SECONDS": (None, "export_idle_seconds", float),
     "SIGNALPOST_DURABILITY": ("engine", "durability", str),
     "SIGNALPOST_MAX_SIZE_BYTES": ("engine", "max_size_bytes", int),
     "SIGNALPOST_GROUP_WAIT_US": ("engine", "group_wait_us", int),

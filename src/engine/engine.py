@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import Future
 from types import TracebackType
 
@@ -401,7 +401,11 @@ class Engine(Queries, WebhookCalls):
         with self.store.read() as txn:
             return read_usage(txn, self.store, workspace_id, month_of(at), month_start_us(at))
 
-    def export_ndjson(self, tenant: Tenant, from_us: int, to_us: int) -> Iterator[bytes]:
+    def export_ndjson(
+        self, tenant: Tenant, from_us: int, to_us: int
+    ) -> Generator[bytes, None, None]:
+        """NDJSON chunks from one read snapshot, held until the generator ends or is closed:
+        close it when done early."""
         return _export.ndjson(self.store, tenant, from_us, to_us)
 
     def export_parquet(self, tenant: Tenant, from_us: int, to_us: int) -> bytes:

@@ -4,14 +4,15 @@ The export reads one snapshot: one read transaction for the whole stream, so row
 it runs never appear in it. It sorts in time windows of bounded size: first the timestamps of the
 range are sorted to cut windows of about `window_rows` rows, then each window loads only the
 segments that overlap it, so memory stays bounded by a window, not by the whole range. A long
-export holds its snapshot open, which keeps LMDB from reusing pages freed meanwhile.
+export holds its snapshot open, which keeps LMDB from reusing pages freed meanwhile: the HTTP
+layer closes the generator when its client leaves or stalls (`api/export_stream.py`).
 """
 
 from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import msgspec
 import numpy as np
@@ -23,6 +24,8 @@ from .store import Store
 from .tenant import Tenant
 from .timeutil import iso
 
+# Rows per NDJSON chunk (about 100-300 KB): what the server buffers per chunk for a slow client.
+_CHUNK_ROWS = 1000
 _COLUMNS = ("received", "user", "event", "props", "insert_id", "request_id")
 
 
@@ -63,7 +66,7 @@ def _window_rows(txn, store: Store, tenant: Tenant, start: int, end: int, names:
 
 def ndjson(
     store: Store, tenant: Tenant, from_us: int, to_us: int, window_rows: int = 500_000
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     names: dict[tuple, str] = {}
     # One read transaction for the whole stream: one snapshot, whatever arrives meanwhile. A
     # read transaction may move between threads (the server iterates in a thread pool).
@@ -76,7 +79,7 @@ def _ndjson(txn, store, tenant, from_us, to_us, window_rows, names) -> Iterator[
         cols, order = _window_rows(txn, store, tenant, start, end, names)
         ts, recv, users, evs = cols["ts"], cols["received"], cols["user"], cols["event"]
         props, inserts, requests = cols["props"], cols["insert_id"], cols["request_id"]
-        for chunk in np.array_split(order, max(1, len(order) // 5000)):
+        for chunk in np.array_split(order, max(1, len(order) // _CHUNK_ROWS)):
             batch = []
             for i in chunk.tolist():
                 batch.append(
