@@ -43,7 +43,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     # an export holds is the last one committed before it started.
     config = data.parent / "signalpost.toml"
     config.write_text("[engine.compaction]\nenabled = false\n[engine.discovery]\nenabled = false\n")
-    env = {"SIGNALPOST_EXPORT_IDLE_SECONDS": "2", "SIGNALPOST_CONFIG": str(config)}
+    env = {"SIGNALPOST_EXPORT_IDLE_SECONDS": "5", "SIGNALPOST_CONFIG": str(config)}
     server = ServerProcess(data, env=env)
     server.start()
     try:
@@ -92,7 +92,7 @@ def test_a_client_that_stops_reading_releases_the_snapshot_after_the_idle_limit(
     with lmdb.open(str(data), readonly=True, max_dbs=32) as env:
         client, (response, _), held = _start_export(server, key, env)
         try:
-            # The client keeps its connection but reads nothing more: after 2 s idle the
+            # The client keeps its connection but reads nothing more: after 5 s idle the
             # server closes the export.
             _wait(lambda: all(t > held for t in _snapshots(env)), "snapshot still held")
         finally:
