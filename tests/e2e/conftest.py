@@ -17,7 +17,8 @@ from engine import Engine, EngineConfig
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    """One engine on a fresh data directory, one `scale` workspace, the app and a client."""
+    """One engine on a fresh data directory, one `enterprise` workspace (never rate limited),
+    the app and a client."""
     engine = Engine.open(tmp_path / "data", EngineConfig())
     ws = engine.create_workspace("e2e", "enterprise")
     app = create_app(ServerConfig(), engine=engine)

@@ -126,7 +126,7 @@ def test_readme_flow_serve_prints_default_keys_that_accept_events(tmp_path, serv
 
 def _sender(url, key, acked, unknown, stop, batch_size):
     """Send events with unique insert_ids until stopped or the server goes away."""
-    with httpx.Client(base_url=url, headers=_auth(key), timeout=5) as client:
+    with httpx.Client(base_url=url, headers=_auth(key), timeout=30) as client:
         while not stop.is_set():
             batch = [uuid.uuid4().hex for _ in range(batch_size)]
             try:
@@ -150,7 +150,7 @@ def _sender(url, key, acked, unknown, stop, batch_size):
 
 def test_kill_9_mid_stream_loses_no_acknowledged_event_and_duplicates_none(tmp_path, servers):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "crash", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "crash", "--plan", "enterprise", data=data)
     key = ws["keys"]["plx_live"]
     server = ServerProcess(data)
     servers.append(server)
@@ -167,14 +167,15 @@ def test_kill_9_mid_stream_loses_no_acknowledged_event_and_duplicates_none(tmp_p
     ]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 10
-    while sum(map(len, acked)) < 300 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while sum(map(len, acked)) < 300:
+        assert time.monotonic() < deadline, f"only {sum(map(len, acked))} events acknowledged"
         time.sleep(0.05)
     server.kill(hard=True)  # kill -9 of the whole process group, requests in flight
     stop.set()
     for t in threads:
-        t.join(timeout=10)
-    assert sum(map(len, acked)) >= 50, "the server acknowledged too little before the kill"
+        t.join(timeout=60)
+        assert not t.is_alive()
 
     server.start()
     rows = _export(server, ws["keys"]["sk_live"])
@@ -208,7 +209,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_event_and_duplicates_none(tmp_p
 
 def test_two_workers_store_every_concurrent_event_exactly_once(tmp_path, servers):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "workers", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "workers", "--plan", "enterprise", data=data)
     server = ServerProcess(data, workers=2)
     servers.append(server)
     server.start()
@@ -263,7 +264,7 @@ def test_two_workers_store_every_concurrent_event_exactly_once(tmp_path, servers
 
 def test_keys_rotate_while_serving_revokes_old_keys_in_every_worker(tmp_path, servers):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "rotate", "--plan", "growth", data=data)
+    ws = cli("workspace", "create", "--name", "rotate", "--plan", "enterprise", data=data)
     server = ServerProcess(data, workers=2)
     servers.append(server)
     server.start()
@@ -278,7 +279,7 @@ def test_keys_rotate_while_serving_revokes_old_keys_in_every_worker(tmp_path, se
 
     rotated = cli("keys", "rotate", "--workspace", ws["id"], data=data)
     _assert_workspace_shape(rotated)
-    assert (rotated["id"], rotated["name"], rotated["plan"]) == (ws["id"], "rotate", "growth")
+    assert (rotated["id"], rotated["name"], rotated["plan"]) == (ws["id"], "rotate", "enterprise")
     assert not set(rotated["keys"].values()) & set(old.values())
 
     # Immediately, and in both workers (new connections land on either), every old key fails.

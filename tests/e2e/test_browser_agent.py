@@ -33,7 +33,7 @@ ARGS = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("browser") / "data"
-    ws = cli("workspace", "create", "--name", "browser", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "browser", "--plan", "enterprise", data=data)
     with ServerProcess(data) as proc:
         yield proc, ws
 

@@ -24,7 +24,7 @@ def anyio_backend():
 @pytest.fixture
 def env(tmp_path):
     engine = Engine.open(tmp_path / "data", EngineConfig())
-    ws = engine.create_workspace("device-tests", "scale")
+    ws = engine.create_workspace("device-tests", "enterprise")
     app = create_app(ServerConfig(), engine=engine)
     yield engine, ws, app
     engine.close()

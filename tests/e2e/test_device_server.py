@@ -15,7 +15,7 @@ from api.process import ServerProcess, cli
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("devsrv") / "data"
-    ws = cli("workspace", "create", "--name", "devices", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "devices", "--plan", "enterprise", data=data)
     with ServerProcess(data, workers=2) as proc:
         yield proc, ws
 
@@ -63,7 +63,7 @@ def test_distinct_devices_in_parallel_stay_distinct(server):
 
 def test_identifications_survive_kill_9(server, tmp_path):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "crash", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "crash", "--plan", "enterprise", data=data)
     first = ServerProcess(data).start()
     acknowledged = [_identify(first.url, ws["keys"]["sk_live"], COMPONENTS) for _ in range(5)]
     first.kill(hard=True)

@@ -44,7 +44,7 @@ def _population(rng: random.Random) -> tuple[list[dict], list[int]]:
 
 def test_funnel_over_real_http_matches_the_population(tmp_path, servers):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "funnels", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "funnels", "--plan", "enterprise", data=data)
     secret = {"Authorization": f"Bearer {ws['keys']['plx_live']}"}
     server = ServerProcess(data)
     servers.append(server)

@@ -52,7 +52,7 @@ def anyio_backend():
 @pytest.fixture
 def env(tmp_path):
     engine = Engine.open(tmp_path / "data")
-    ws = engine.create_workspace("rules")
+    ws = engine.create_workspace("rules", "enterprise")
     yield engine, ws, create_app(ServerConfig(), engine=engine)
     engine.close()
 

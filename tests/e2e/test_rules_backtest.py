@@ -26,7 +26,7 @@ BOT_REGISTRATIONS = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("backtest") / "data"
-    ws = cli("workspace", "create", "--name", "backtest", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "backtest", "--plan", "enterprise", data=data)
     with ServerProcess(data, workers=1) as proc, httpx.Client(base_url=proc.url) as client:
         yield client, ws["keys"]
 

@@ -10,7 +10,7 @@ from api.process import ServerProcess, cli
 
 def test_rule_changes_reach_both_workers_at_once(tmp_path):
     data = tmp_path / "data"
-    ws = cli("workspace", "create", "--name", "rules", "--plan", "scale", data=data)
+    ws = cli("workspace", "create", "--name", "rules", "--plan", "enterprise", data=data)
     sk = {"Authorization": f"Bearer {ws['keys']['sk_live']}", "User-Agent": CHROME_UA}
     rule = {
         "name": "Block everything from desktops",
