@@ -285,7 +285,7 @@ class _Gate:
 
     def apply(self, ctx):
         self.entered.set()
-        self.release.wait(5)
+        self.release.wait(60)  # released by the test; the bound only ends a failed one
 
 
 def test_two_merges_of_the_same_sources_apply_once(open_engine, exported):
@@ -301,7 +301,7 @@ def test_two_merges_of_the_same_sources_apply_once(open_engine, exported):
     before = exported(engine, tenant)
     gate = _Gate()
     engine.writer.submit(gate)
-    assert gate.entered.wait(5)
+    assert gate.entered.wait(60)
     outcomes: list[bool] = []
 
     def step():
@@ -313,9 +313,10 @@ def test_two_merges_of_the_same_sources_apply_once(open_engine, exported):
 
     threads = [threading.Thread(target=step) for _ in range(2)]
     [t.start() for t in threads]
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     # Both steps have read their sources and wait for the writer.
-    while engine.writer._queue.qsize() < 2 and time.monotonic() < deadline:
+    while engine.writer._queue.qsize() < 2:
+        assert time.monotonic() < deadline, "the merge steps did not reach the writer"
         time.sleep(0.005)
     gate.release.set()
     [t.join() for t in threads]

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import msgspec
 import pytest
 
+import engine.engine as engine_module
 from engine import EventIn
 from engine.config import EngineConfig
 from engine.errors import BatchTooLarge, InvalidInput, MalformedJSON
 from engine.events import check_batch_size, decode_batch, decode_event, prepare, prepare_batch
-from engine.timeutil import to_us
+from engine.timeutil import now_us, to_us
 
 CONFIG = EngineConfig()
 RECEIVED = to_us(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
@@ -302,16 +303,26 @@ def test_insert_ids_are_per_tenant(engine, tenant, exported):
         assert len(exported(engine, t)) == 1
 
 
-def test_repeat_after_the_window_is_stored_again(open_engine, exported):
+def test_repeat_after_the_window_is_stored_again(open_engine, exported, monkeypatch):
     engine = open_engine(dedup_window_seconds=1)
     ws = engine.create_workspace("w")
     tenant = engine.authenticate(ws.keys.plx_live).tenant
-    assert engine.track(tenant, EventIn(user_id="u", event="first", insert_id="x")).stored == 1
-    assert engine.track(tenant, EventIn(user_id="u", event="dup", insert_id="x")).stored == 0
-    time.sleep(1.05)
-    assert engine.track(tenant, EventIn(user_id="u", event="second", insert_id="x")).stored == 1
+    # The clock that stamps ingestion, moved by hand: the window is exactly one second of it,
+    # however long the calls take.
+    clock = now_us()
+    monkeypatch.setattr(engine_module, "now_us", lambda: clock)
+
+    def stored(event: str) -> int:
+        return engine.track(tenant, EventIn(user_id="u", event=event, insert_id="x")).stored
+
+    assert stored("first") == 1
+    clock += 999_999
+    assert stored("dup") == 0
+    clock += 1
+    assert stored("second") == 1
     # The window starts again from the second storing.
-    assert engine.track(tenant, EventIn(user_id="u", event="dup2", insert_id="x")).stored == 0
+    clock += 999_999
+    assert stored("dup2") == 0
     assert [r["event"] for r in exported(engine, tenant)] == ["first", "second"]
     assert engine.usage(ws.id).events.live == 2
 

@@ -26,20 +26,20 @@ class _Gate:
 
     def apply(self, ctx):
         self.entered.set()
-        self.release.wait(5)
+        self.release.wait(60)  # released by the test; the bound only ends a failed one
         return "gate"
 
 
 def test_waiting_operations_commit_together(engine, tenant):
     gate = _Gate()
     first = engine.writer.submit(gate)
-    assert gate.entered.wait(5)
+    assert gate.entered.wait(60)
     futures = [
         engine.submit_events(tenant, [EventIn(user_id=f"u{i}", event="e")]) for i in range(50)
     ]
     gate.release.set()
-    assert first.result(5) == "gate"
-    assert all(f.result(5).stored == 1 for f in futures)
+    assert first.result(60) == "gate"
+    assert all(f.result(60).stored == 1 for f in futures)
     with engine.store.read() as txn:
         segments = list_segments(txn, engine.store, tenant.prefix, "events")
     # All 50 were queued behind the gate: one group, one segment, one fsync.
@@ -49,14 +49,14 @@ def test_waiting_operations_commit_together(engine, tenant):
 def test_a_failing_operation_fails_alone(engine, tenant):
     gate = _Gate()
     engine.writer.submit(gate)
-    assert gate.entered.wait(5)
+    assert gate.entered.wait(60)
     good = [engine.submit_events(tenant, [EventIn(user_id="u", event="e")]) for _ in range(3)]
     bad = engine.writer.submit(_Boom())
     more = engine.submit_events(tenant, [EventIn(user_id="v", event="e")])
     gate.release.set()
     with pytest.raises(ValueError):
-        bad.result(5)
-    assert [f.result(5).stored for f in [*good, more]] == [1, 1, 1, 1]
+        bad.result(60)
+    assert [f.result(60).stored for f in [*good, more]] == [1, 1, 1, 1]
     assert engine.usage(tenant.workspace_id).events.live == 4
 
 
@@ -139,15 +139,15 @@ class _Put:
 def test_a_failing_operation_leaves_no_write_and_neighbours_keep_theirs(engine):
     gate = _Gate()
     engine.writer.submit(gate)
-    assert gate.entered.wait(5)
+    assert gate.entered.wait(60)
     futures = [engine.writer.submit(_Put(b"test-key-%d" % i, fail=(i == 2))) for i in range(5)]
     gate.release.set()
     for i, fut in enumerate(futures):
         if i == 2:
             with pytest.raises(ValueError, match="broken after writing"):
-                fut.result(5)
+                fut.result(60)
         else:
-            assert fut.result(5) == b"test-key-%d" % i
+            assert fut.result(60) == b"test-key-%d" % i
     with engine.store.read() as txn:
         present = [txn.get(b"test-key-%d" % i, db=engine.store.meta) is not None for i in range(5)]
     assert present == [True, True, False, True, True]
@@ -159,14 +159,14 @@ def test_operations_queued_before_close_still_complete(tmp_path):
     e = Engine.open(tmp_path / "d")
     gate = _Gate()
     e.writer.submit(gate)
-    assert gate.entered.wait(5)
+    assert gate.entered.wait(60)
     futures = [e.writer.submit(_Put(b"k%d" % i)) for i in range(10)]
     closer = threading.Thread(target=e.close)
     closer.start()
     gate.release.set()
-    closer.join(10)
+    closer.join(60)
     assert not closer.is_alive()
-    assert [f.result(1) for f in futures] == [b"k%d" % i for i in range(10)]
+    assert [f.result(60) for f in futures] == [b"k%d" % i for i in range(10)]
     with pytest.raises(EngineClosed):
         e.track(Tenant("ws_closed", "live"), EventIn(user_id="u", event="e"))
     with Engine.open(tmp_path / "d") as again, again.store.read() as txn:
@@ -208,10 +208,10 @@ def test_asyncio_callers_are_resolved_on_their_loop(engine, tenant):
 def test_a_cancelled_future_does_not_kill_the_writer(engine, tenant):
     gate = _Gate()
     engine.writer.submit(gate)
-    assert gate.entered.wait(5)
+    assert gate.entered.wait(60)
     abandoned = engine.submit_events(tenant, [EventIn(user_id="u", event="gave-up")])
     # A caller that stops waiting (e.g. after a timeout) may cancel its pending future.
     abandoned.cancel()
     gate.release.set()
     later = engine.submit_events(tenant, [EventIn(user_id="u", event="later")])
-    assert later.result(timeout=2).stored == 1
+    assert later.result(timeout=60).stored == 1
