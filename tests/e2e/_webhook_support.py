@@ -1,8 +1,8 @@
 """A real HTTPS receiver on loopback for the webhook tests, with a certificate made by trustme.
 
 Every POST is recorded with its headers and raw body; what it answers is scripted per request
-(status, headers, delay, or an event to hold the answer until), so tests can make it fail,
-stall, or answer 410 or 429.
+(status, headers, and an event to hold the answer until), so tests can make it fail, stall
+until they say so, or answer 410 or 429.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ class Received:
 class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
     # Answer only once this is set (a test decides when), or after PATIENCE so that a failed
     # test does not leave the sender hanging.
     hold: threading.Event | None = None
@@ -70,8 +69,6 @@ class _Handler(BaseHTTPRequestHandler):
         answer = owner.record(got)
         if answer.hold is not None:
             answer.hold.wait(PATIENCE)
-        if answer.delay:
-            time.sleep(answer.delay)
         payload = b"ok" if answer.status < 300 else b"no"
         try:
             self.send_response(answer.status)
@@ -220,7 +217,8 @@ class Hooks:
         sentinel's) was due and sendable, at least one more attempt of it has arrived too.
         What a test needs before it can say that something was *not* sent.
 
-        It sends two identifications to a sentinel endpoint of its own, one after the other;
+        It sends two identifications to a sentinel endpoint of its own (the receiver's script
+        must answer 2xx on SENTINEL; other active endpoints get them too), one after the other;
         the engine must deliver one at a time (`max_in_flight=1`). The first is claimed only
         once nothing else is in flight, so every earlier attempt has been answered. The turn
         that records its outcome claims whatever else is due, before the second exists; the
