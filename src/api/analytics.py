@@ -15,7 +15,8 @@ from . import ingest_path
 from .auth import authenticate
 from .body import read_body
 from .export_stream import snapshot_stream
-from .responses import instant_param, json_response
+from .params import ChoiceParam, InstantParam
+from .responses import json_response
 from .state import state_of
 
 
@@ -48,27 +49,27 @@ async def get_usage(request: Request) -> Response:
     return json_response(st.engine.usage(key.workspace_id))
 
 
-def _instant(request: Request, name: str, default: int) -> int:
-    return instant_param(request, name, default)
+FROM = InstantParam(name="from", description="ISO 8601 start, inclusive (default: the beginning).")
+TO = InstantParam(name="to", description="ISO 8601 end, exclusive (default: no end).")
+FORMAT = ChoiceParam(
+    name="format", description="ndjson (default) or parquet.", choices=("ndjson", "parquet")
+)
+EXPORT_PARAMS = (FROM, TO, FORMAT)
 
 
 async def get_export(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    start = _instant(request, "from", 0)
-    end = _instant(request, "to", _FAR_FUTURE_US)
+    start, end = FROM.read(request, 0), TO.read(request, _FAR_FUTURE_US)
     if start > end:
         raise InvalidInput("'from' must not be after 'to'.", field="from")
-    fmt = request.query_params.get("format", "ndjson")
-    if fmt == "parquet":
+    if FORMAT.read(request) == "parquet":
         data = await asyncio.to_thread(st.engine.export_parquet, key.tenant, start, end)
         return Response(
             data,
             media_type="application/vnd.apache.parquet",
             headers={"content-disposition": 'attachment; filename="events.parquet"'},
         )
-    if fmt != "ndjson":
-        raise InvalidInput("'format' must be 'ndjson' or 'parquet'.", field="format")
     chunks = st.engine.export_ndjson(key.tenant, start, end)
     return StreamingResponse(
         snapshot_stream(chunks, st.config.export_idle_seconds), media_type="application/x-ndjson"

@@ -22,6 +22,7 @@ from . import (
     ingest_path,
     limiter_timing,
     lists,
+    routing,
     rules,
     system,
     webhooks,
@@ -43,6 +44,7 @@ def create_app(config: ServerConfig | None = None, engine: Engine | None = None)
     ]  # fmt: skip
     if config.benchmark_endpoints:
         routes += analytics.benchmark_routes + device.benchmark_routes + limiter_timing.routes
+    routes = routing.merged(routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -12,8 +12,18 @@ from engine import cohort_store
 
 from .auth import authenticate
 from .body import read_body
-from .responses import int_param, json_response
+from .params import OFFSET, TextParam, limit
+from .responses import json_response
 from .state import state_of
+
+LIMIT = limit(20, 100)
+MEMBERS_LIMIT = limit(cohort_store.MAX_PAGE, cohort_store.MAX_PAGE)
+CURSOR = TextParam(
+    name="cursor",
+    description="nextCursor of the previous page.",
+    max_length=200,
+    pattern=cohort_store.CURSOR_PATTERN,
+)
 
 
 async def create_cohort(request: Request) -> Response:
@@ -28,9 +38,8 @@ async def create_cohort(request: Request) -> Response:
 async def list_cohorts(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    limit = int_param(request, "limit", 20, 1, 100)
-    offset = int_param(request, "offset", 0, 0, 1_000_000)
-    return json_response(st.engine.cohorts(key.tenant, limit, offset))
+    count, offset = LIMIT.read(request), OFFSET.read(request)
+    return json_response(st.engine.cohorts(key.tenant, count, offset))
 
 
 async def get_cohort(request: Request) -> Response:
@@ -49,10 +58,8 @@ async def delete_cohort(request: Request) -> Response:
 async def cohort_members(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    limit = int_param(request, "limit", cohort_store.MAX_PAGE, 1, cohort_store.MAX_PAGE)
-    page = st.engine.cohort_members(
-        key.tenant, request.path_params["cohort_id"], limit, request.query_params.get("cursor")
-    )
+    cohort_id, count = request.path_params["cohort_id"], MEMBERS_LIMIT.read(request)
+    page = st.engine.cohort_members(key.tenant, cohort_id, count, CURSOR.read(request))
     return json_response(page)
 
 

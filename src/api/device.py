@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import codec, identification
+from engine import codec, identification, visitors
 from engine.device import AgentRequest
 from engine.errors import InvalidInput
 from engine.identification import AgentAnswer
@@ -20,7 +20,8 @@ from engine.workspaces import KeyInfo
 
 from .auth import authenticate
 from .body import read_body
-from .responses import instant_param, json_response
+from .params import BoolParam, ChoiceParam, InstantParam, TextParam, limit
+from .responses import json_response
 from .state import AppState, state_of
 
 _encoder = msgspec.json.Encoder()
@@ -118,46 +119,43 @@ async def get_event(request: Request) -> Response:
     return Response(doc, media_type="application/json")
 
 
-def _instant(request: Request, name: str) -> int | None:
-    return instant_param(request, name, None)
-
-
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "20")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise InvalidInput("'limit' must be an integer from 1 to 100.", field="limit") from None
-    if not 1 <= limit <= 100:
-        raise InvalidInput("'limit' must be an integer from 1 to 100.", field="limit")
-    return limit
+BEFORE = InstantParam(name="before", description="ISO 8601: only events before this instant.")
+AFTER = InstantParam(name="after", description="ISO 8601: only events after this instant.")
+LIMIT = limit(20, 100)
+CURSOR = TextParam(
+    name="cursor",
+    description="nextCursor of the previous page.",
+    max_length=400,
+    pattern=visitors.CURSOR_PATTERN,
+)
+PAGE_PARAMS = (BEFORE, AFTER, LIMIT, CURSOR)
+VISITOR = TextParam(name="visitorId", description="Only this visitor's events.")
+VERDICT = ChoiceParam(
+    name="verdict",
+    description="Only events of this verdict.",
+    choices=("allow", "challenge", "block"),
+)
+BOT = BoolParam(name="bot", description="Only events whose bot signal is this.")
+LIST_PARAMS = (VISITOR, VERDICT, BOT, *PAGE_PARAMS)
 
 
 def _page_query(request: Request) -> dict[str, object]:
-    before, after = _instant(request, "before"), _instant(request, "after")
+    before, after = BEFORE.read(request, None), AFTER.read(request, None)
     if before is not None and after is not None and after >= before:
         raise InvalidInput("'after' must be earlier than 'before'.", field="after")
     return {
-        "limit": _limit(request),
+        "limit": LIMIT.read(request),
         "before_us": before,
         "after_us": after,
-        "cursor": request.query_params.get("cursor") or None,
+        "cursor": CURSOR.read(request),
     }
 
 
 async def list_events(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    q = request.query_params
     query = _page_query(request)
-    verdict = q.get("verdict")
-    if verdict is not None and verdict not in ("allow", "challenge", "block"):
-        raise InvalidInput("'verdict' must be allow, challenge or block.", field="verdict")
-    bot = q.get("bot")
-    if bot is not None and bot not in ("true", "false"):
-        raise InvalidInput("'bot' must be true or false.", field="bot")
-    visitor = q.get("visitorId") or None
-    want_bot = None if bot is None else bot == "true"
+    verdict, want_bot, visitor = VERDICT.read(request), BOT.read(request), VISITOR.read(request)
 
     def accept(summary) -> bool:  # type: ignore[no-untyped-def]
         return (

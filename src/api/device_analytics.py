@@ -11,17 +11,35 @@ from starlette.routing import Route
 from engine.device_analytics import SIGNALS
 
 from .auth import authenticate
-from .responses import choice_param, instant_param, json_response
+from .params import ChoiceParam, InstantParam
+from .responses import json_response
 from .state import state_of
+
+FROM = InstantParam(name="from", description="ISO 8601 start, inclusive.", required=True)
+TO = InstantParam(name="to", description="ISO 8601 end, exclusive; after `from`.", required=True)
+EVENTS_GROUP_BY = ChoiceParam(
+    name="groupBy",
+    description="Aggregation dimension.",
+    choices=("verdict", "platform", "country", "hour", "day", "week"),
+)
+VERDICT = ChoiceParam(
+    name="verdict",
+    description="Only events of this verdict.",
+    choices=("allow", "challenge", "block"),
+)
+SIGNALS_GROUP_BY = ChoiceParam(
+    name="groupBy", description="Aggregation dimension.", choices=("signal", "day", "week")
+)
+SIGNAL = ChoiceParam(name="signal", description="Only this signal.", choices=tuple(SIGNALS))
+EVENTS_PARAMS = (FROM, TO, EVENTS_GROUP_BY, VERDICT)
+SIGNALS_PARAMS = (FROM, TO, SIGNALS_GROUP_BY, SIGNAL)
 
 
 async def event_analytics(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    lo, hi = instant_param(request, "from"), instant_param(request, "to")
-    group_by = choice_param(request, "groupBy", ("verdict", "platform", "country", "hour", "day",
-                                                 "week"))  # fmt: skip
-    verdict = choice_param(request, "verdict", ("allow", "challenge", "block"))
+    lo, hi = FROM.read(request), TO.read(request)
+    group_by, verdict = EVENTS_GROUP_BY.read(request), VERDICT.read(request)
     # Scans of many rows: off the event loop.
     answer = await asyncio.to_thread(
         st.engine.identification_analytics, key.tenant, lo, hi, group_by, verdict
@@ -32,9 +50,8 @@ async def event_analytics(request: Request) -> Response:
 async def signal_analytics(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    lo, hi = instant_param(request, "from"), instant_param(request, "to")
-    group_by = choice_param(request, "groupBy", ("signal", "day", "week"))
-    signal = choice_param(request, "signal", tuple(SIGNALS))
+    lo, hi = FROM.read(request), TO.read(request)
+    group_by, signal = SIGNALS_GROUP_BY.read(request), SIGNAL.read(request)
     answer = await asyncio.to_thread(
         st.engine.signal_analytics, key.tenant, lo, hi, group_by, signal
     )

@@ -8,15 +8,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import authenticate
-from .responses import int_param, json_response
+from .params import limit
+from .responses import json_response
 from .state import state_of
+
+LIMIT = limit(20, 100, "Sequences, ")
 
 
 async def results(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    limit = int_param(request, "limit", 20, 1, 100)
-    return json_response(st.engine.discovery_results(key.tenant, limit))
+    return json_response(st.engine.discovery_results(key.tenant, LIMIT.read(request)))
 
 
 async def trigger(request: Request) -> Response:
@@ -28,8 +30,8 @@ async def trigger(request: Request) -> Response:
 async def run(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    limit = int_param(request, "limit", 20, 1, 100)
-    return json_response(st.engine.discovery_run(key.tenant, request.path_params["run_id"], limit))
+    run_id = request.path_params["run_id"]
+    return json_response(st.engine.discovery_run(key.tenant, run_id, LIMIT.read(request)))
 
 
 routes = [

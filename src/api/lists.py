@@ -8,16 +8,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import codec
-from engine.errors import InvalidInput
 from engine.lists import EntriesIn, ListIn
 
 from .auth import authenticate
 from .body import read_body
-from .responses import int_param, json_response
+from .params import OFFSET, ChoiceParam, limit
+from .responses import json_response
 from .state import state_of
 
 _list_decoder = msgspec.json.Decoder(ListIn)
 _entries_decoder = msgspec.json.Decoder(EntriesIn)
+TYPE = ChoiceParam(
+    name="type", description="Only lists of this type.", choices=("visitor", "ip", "email")
+)
+LIMIT = limit(100, 100)
 
 
 async def create_list(request: Request) -> Response:
@@ -30,12 +34,8 @@ async def create_list(request: Request) -> Response:
 async def get_lists(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    kind = request.query_params.get("type")
-    if kind is not None and kind not in ("visitor", "ip", "email"):
-        raise InvalidInput("'type' must be visitor, ip or email.", field="type")
-    limit = int_param(request, "limit", 100, 1, 100)
-    offset = int_param(request, "offset", 0, 0, 1_000_000)
-    return json_response(st.engine.lists(key.tenant, kind, limit, offset))
+    kind, count, offset = TYPE.read(request), LIMIT.read(request), OFFSET.read(request)
+    return json_response(st.engine.lists(key.tenant, kind, count, offset))
 
 
 async def patch_entries(request: Request) -> Response:

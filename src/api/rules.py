@@ -11,18 +11,24 @@ from starlette.routing import Route
 
 from engine import codec
 from engine.backtest import BacktestIn
-from engine.errors import InvalidInput, NotFound
-from engine.rule_store import RuleIn, RulePatch
+from engine.errors import NotFound
+from engine.rule_store import ConditionSummary, RuleIn, RuleOut, RulePage, RulePatch, RuleSummary
 
 from .auth import authenticate
 from .body import read_body
-from .responses import int_param, json_response
+from .params import OFFSET, ChoiceParam, limit
+from .responses import json_response
 from .state import state_of
 
 _rule_decoder = msgspec.json.Decoder(RuleIn)
 _patch_decoder = msgspec.json.Decoder(RulePatch)
 _backtest_decoder = msgspec.json.Decoder(BacktestIn)
-_STATUSES = ("live", "monitor", "draft", "paused")
+STATUS = ChoiceParam(
+    name="status",
+    description="Only rules of this status.",
+    choices=("live", "monitor", "draft", "paused"),
+)
+LIMIT = limit(100, 100)
 
 
 async def create_rule(request: Request) -> Response:
@@ -35,31 +41,20 @@ async def create_rule(request: Request) -> Response:
 async def list_rules(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    status = request.query_params.get("status")
-    if status is not None and status not in _STATUSES:
-        raise InvalidInput("'status' must be live, monitor, draft or paused.", field="status")
-    limit = int_param(request, "limit", 100, 1, 100)
-    offset = int_param(request, "offset", 0, 0, 1_000_000)
+    status = STATUS.read(request)
+    count, offset = LIMIT.read(request), OFFSET.read(request)
     rules = [r for r in st.engine.rules(key.tenant) if status is None or r.status == status]
-    data = [_summary(r) for r in rules[offset : offset + limit]]
-    return json_response({"data": data, "total": len(rules)})
+    data = [_summary(r) for r in rules[offset : offset + count]]
+    return json_response(RulePage(data, len(rules)))
 
 
-def _summary(rule) -> dict:  # type: ignore[no-untyped-def]
+def _summary(rule: RuleOut) -> RuleSummary:
     """The list form of a rule, as the device API document shows it."""
-    conditions = {
-        "operator": rule.conditions.get("operator", "AND"),
-        "count": _leaves(rule.conditions),
-    }
-    return {
-        "id": rule.id,
-        "name": rule.name,
-        "status": rule.status,
-        "priority": rule.priority,
-        "conditions": conditions,
-        "action": rule.action.verdict,
-        "createdAt": rule.createdAt,
-    }
+    conditions = ConditionSummary(rule.conditions.get("operator", "AND"), _leaves(rule.conditions))
+    return RuleSummary(
+        rule.id, rule.name, rule.status, rule.priority, conditions, rule.action.verdict,
+        rule.createdAt,
+    )  # fmt: skip
 
 
 def _leaves(node: dict) -> int:

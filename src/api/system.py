@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .openapi import document
+from .state import state_of
 
 _STATIC = resources.files("api").joinpath("static")
 _ERRORS_DOC = _STATIC.joinpath("errors.md").read_bytes()
@@ -21,7 +22,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return Response(document(), media_type="application/json")
+    return Response(document(state_of(request).config.engine), media_type="application/json")
 
 
 async def error_docs(request: Request) -> Response:

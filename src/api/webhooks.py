@@ -8,18 +8,27 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import codec
-from engine.errors import InvalidInput
 from engine.webhooks import WebhookIn, WebhookPatch
 
 from .auth import authenticate
 from .body import read_body
-from .responses import int_param, json_response
+from .params import OFFSET, ChoiceParam, limit
+from .responses import json_response
 from .state import state_of
 
 _create_decoder = msgspec.json.Decoder(WebhookIn)
 _patch_decoder = msgspec.json.Decoder(WebhookPatch)
-_STATUSES = ("active", "paused", "disabled")
-_DELIVERY_STATES = ("pending", "delivered", "failed", "cancelled")
+STATUS = ChoiceParam(
+    name="status",
+    description="Only webhooks of this status.",
+    choices=("active", "paused", "disabled"),
+)
+DELIVERY_STATUS = ChoiceParam(
+    name="status",
+    description="Only deliveries in this state.",
+    choices=("pending", "delivered", "failed", "cancelled"),
+)
+LIMIT = limit(20, 100)
 
 
 async def create_webhook(request: Request) -> Response:
@@ -32,12 +41,8 @@ async def create_webhook(request: Request) -> Response:
 async def list_webhooks(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    status = request.query_params.get("status")
-    if status is not None and status not in _STATUSES:
-        raise InvalidInput("'status' must be active, paused or disabled.", field="status")
-    limit = int_param(request, "limit", 20, 1, 100)
-    offset = int_param(request, "offset", 0, 0, 1_000_000)
-    return json_response(st.engine.webhooks(key.tenant, status, limit, offset))
+    status, count, offset = STATUS.read(request), LIMIT.read(request), OFFSET.read(request)
+    return json_response(st.engine.webhooks(key.tenant, status, count, offset))
 
 
 async def get_webhook(request: Request) -> Response:
@@ -64,14 +69,9 @@ async def delete_webhook(request: Request) -> Response:
 async def list_deliveries(request: Request) -> Response:
     st = state_of(request)
     key = authenticate(request, st.engine)
-    status = request.query_params.get("status")
-    if status is not None and status not in _DELIVERY_STATES:
-        raise InvalidInput(
-            "'status' must be pending, delivered, failed or cancelled.", field="status"
-        )
-    limit = int_param(request, "limit", 20, 1, 100)
+    status, count = DELIVERY_STATUS.read(request), LIMIT.read(request)
     webhook_id = request.path_params["webhook_id"]
-    return json_response(st.engine.webhook_deliveries(key.tenant, webhook_id, limit, status))
+    return json_response(st.engine.webhook_deliveries(key.tenant, webhook_id, count, status))
 
 
 async def replay_delivery(request: Request) -> Response:

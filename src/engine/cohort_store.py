@@ -35,6 +35,7 @@ from .writer import WriteContext, Writer
 
 SNAPSHOT_KEEP_US = 3600 * 1_000_000
 MAX_PAGE = 500
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"  # what page_members issues: urlsafe base64
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -67,6 +68,11 @@ class CohortOut(msgspec.Struct):
 class CohortPage(msgspec.Struct):
     data: list[CohortOut]
     total: int
+
+
+class CohortDeleted(msgspec.Struct):
+    deleted: bool
+    id: str
 
 
 class MembersPage(msgspec.Struct):
@@ -308,7 +314,7 @@ class DeleteCohort:
     def __init__(self, tenant: Tenant, cohort_id: str) -> None:
         self.tenant, self.cohort_id = tenant, cohort_id
 
-    def apply(self, ctx: WriteContext) -> dict[str, object]:
+    def apply(self, ctx: WriteContext) -> CohortDeleted:
         prefix, txn, db = self.tenant.prefix, ctx.txn, ctx.store.cohorts
         get(txn, ctx.store, prefix, self.cohort_id)  # NotFound
         txn.delete(_key(prefix, self.cohort_id), db=db)
@@ -317,4 +323,4 @@ class DeleteCohort:
             for key, _ in list(prefixed(txn, db, start, values=False)):
                 txn.delete(key, db=db)
         _rewatch(txn, ctx.store, prefix)
-        return {"deleted": True, "id": self.cohort_id}
+        return CohortDeleted(True, self.cohort_id)

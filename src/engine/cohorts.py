@@ -21,7 +21,7 @@ from pyroaring import BitMap
 from . import dictionary, funnels, profiles
 from .errors import InvalidInput
 from .events import Name
-from .property_filters import Operator, PropertyFilter, holds, validate
+from .property_filters import Operator, PropertyFilter, PropertyName, holds, validate
 from .scan import load
 from .store import Store
 from .tenant import Tenant
@@ -30,6 +30,7 @@ from .timeutil import parse_instant
 DAY_US = 86_400_000_000
 MAX_DEPTH = 5
 MAX_CONDITIONS = 50
+MAX_SEQUENCE_STEPS = 5
 
 
 class Window(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -53,20 +54,26 @@ class EventCondition(msgspec.Struct, tag="event", forbid_unknown_fields=True):
 
 
 class SequenceCondition(msgspec.Struct, tag="sequence", forbid_unknown_fields=True):
-    steps: list[Name | funnels.Step]
+    steps: Annotated[
+        list[Name | funnels.Step], msgspec.Meta(min_length=2, max_length=MAX_SEQUENCE_STEPS)
+    ]
     within: funnels.Window = msgspec.field(default_factory=lambda: funnels.Window(1, "day"))
     window: Window = msgspec.field(default_factory=lambda: Window(last_days=30))
 
 
 class PropertyCondition(msgspec.Struct, tag="property", forbid_unknown_fields=True):
-    property: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    property: PropertyName
     operator: Operator
     value: Any = None
 
 
 class Group(msgspec.Struct, tag="group", forbid_unknown_fields=True):
     operator: Literal["AND", "OR", "NOT"]
-    conditions: list[Group | EventCondition | SequenceCondition | PropertyCondition]
+    # NOT takes exactly one; checked in validate_definition.
+    conditions: Annotated[
+        list[Group | EventCondition | SequenceCondition | PropertyCondition],
+        msgspec.Meta(min_length=1),
+    ]
 
 
 Condition = Group | EventCondition | SequenceCondition | PropertyCondition
@@ -77,9 +84,8 @@ def validate_definition(node: Condition, field: str = "definition", depth: int =
     if isinstance(node, Group):
         if depth > MAX_DEPTH:
             raise InvalidInput(f"Groups nest at most {MAX_DEPTH} deep.", field=field)
-        if not node.conditions or (node.operator == "NOT" and len(node.conditions) != 1):
-            message = "NOT takes one condition." if node.operator == "NOT" else "A group is empty."
-            raise InvalidInput(message, field=f"{field}.conditions")
+        if node.operator == "NOT" and len(node.conditions) != 1:
+            raise InvalidInput("NOT takes one condition.", field=f"{field}.conditions")
         leaves = sum(
             validate_definition(c, f"{field}.conditions[{i}]", depth + 1)
             for i, c in enumerate(node.conditions)
@@ -96,8 +102,6 @@ def validate_definition(node: Condition, field: str = "definition", depth: int =
         validate(node.where, f"{field}.where")
         _bounds(node.window, f"{field}.window", 0)
     else:
-        if not 2 <= len(node.steps) <= 5:
-            raise InvalidInput("A sequence has 2 to 5 steps.", field=f"{field}.steps")
         for i, step in enumerate(node.steps):
             if isinstance(step, funnels.Step):
                 validate(step.where, f"{field}.steps[{i}].where")

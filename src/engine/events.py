@@ -16,28 +16,40 @@ from .timeutil import month_of, to_us
 from .writer import WriteContext
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# RFC 3339 in the document; the decoder also takes a date-time without an offset (UTC).
+Instant = Annotated[
+    datetime,
+    msgspec.Meta(
+        extra_json_schema={
+            "format": "date-time",
+            "description": "Not before 1970; at most max_future_seconds (24 h) ahead of the "
+            "server's clock once corrected by sent_at.",
+        }
+    ),
+]
 
 
 class EventIn(msgspec.Struct, kw_only=True):
     user_id: Name
     event: Name
-    timestamp: datetime | None = None
+    timestamp: Instant | None = None
     properties: Annotated[
         msgspec.Raw,
         msgspec.Meta(
             extra_json_schema={
-                "type": "object",
-                "description": "JSON object, at most 32 KB encoded",
+                "type": ["object", "null"],
+                "description": "JSON object, at most 32 KB encoded; null is none.",
             }
         ),
     ] = msgspec.field(default_factory=msgspec.Raw)
     insert_id: Name | None = None
-    sent_at: datetime | None = None
+    sent_at: Instant | None = None
     request_id: Name | None = None
 
 
 class BatchIn(msgspec.Struct):
-    events: list[EventIn]
+    # At most `EngineConfig.max_batch_events`, checked apart: more answers batch_too_large.
+    events: Annotated[list[EventIn], msgspec.Meta(min_length=1)]
 
 
 class IngestResult(msgspec.Struct):

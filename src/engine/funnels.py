@@ -50,7 +50,7 @@ class Breakdown(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class FunnelQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    steps: list[Name | Step]
+    steps: Annotated[list[Name | Step], msgspec.Meta(min_length=2, max_length=MAX_STEPS)]
     from_: str = msgspec.field(name="from")
     to: str
     conversion_window: Window = msgspec.field(default_factory=lambda: Window(14, "day"))
@@ -102,8 +102,6 @@ def _steps(query: FunnelQuery) -> list[Step]:
 
 
 def _validate(query: FunnelQuery) -> None:
-    if not 2 <= len(query.steps) <= MAX_STEPS:
-        raise InvalidInput(f"A funnel has 2 to {MAX_STEPS} steps.", field="steps")
     for i, step in enumerate(_steps(query)):
         validate(step.where, f"steps[{i}].where")
     bounds = []

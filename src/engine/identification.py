@@ -144,7 +144,9 @@ class IdentificationEvent(msgspec.Struct):
     velocity: Velocity
 
 
-class AgentAnswer(msgspec.Struct):
+class AgentAnswer(msgspec.Struct, forbid_unknown_fields=True):
+    """What a public key gets; no other field, so it never reads as a full event document."""
+
     requestId: str
     visitorId: str
     confidence: float

@@ -27,7 +27,10 @@ from .writer import WriteContext
 log = logging.getLogger("signalpost.rules")
 ListType = Literal["visitor", "ip", "email"]
 MAX_ENTRIES_PER_CALL = 1000
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+VISITOR_ID = (4, 64)  # length of a visitor id entry, pv_ included
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+EMAIL_MAX = 254
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 class ListIn(msgspec.Struct, kw_only=True):
@@ -107,7 +110,7 @@ def out(record: ListRecord) -> ListOut:
 def normalise(kind: str, entry: str, where: str) -> str:
     """The canonical form of an entry, or InvalidInput naming it."""
     if kind == "visitor":
-        if not (entry.startswith("pv_") and 4 <= len(entry) <= 64):
+        if not (entry.startswith("pv_") and VISITOR_ID[0] <= len(entry) <= VISITOR_ID[1]):
             raise InvalidInput(f"'{where}' is not a visitor id (pv_…).", field=where)
         return entry
     if kind == "ip":
@@ -115,7 +118,7 @@ def normalise(kind: str, entry: str, where: str) -> str:
             return str(ipaddress.ip_address(entry.strip()))
         except ValueError:
             raise InvalidInput(f"'{where}' is not an IP address.", field=where) from None
-    if not _EMAIL.match(entry) or len(entry) > 254:
+    if not _EMAIL.match(entry) or len(entry) > EMAIL_MAX:
         raise InvalidInput(f"'{where}' is not an email address.", field=where)
     return entry.strip().lower()
 

@@ -51,12 +51,9 @@ def validate(request: IdentifyIn, config: EngineConfig) -> None:
         for key in value:
             if not 1 <= len(key) <= 200:
                 raise InvalidInput("Trait names are 1 to 200 characters.", field=f"{name}.{key}")
-        try:
-            _profile_encoder.encode(value)
-        except OverflowError:
-            raise InvalidInput(
-                f"'{name}' holds an integer outside the 64-bit range.", field=name
-            ) from None
+        if codec.number_out_of_range(value):
+            low, high = codec.NUMBER_RANGE
+            raise InvalidInput(f"'{name}' holds a number outside {low} to {high}.", field=name)
         if len(codec.encode(value)) > config.max_properties_bytes:
             raise InvalidInput(
                 f"'{name}' exceeds {config.max_properties_bytes} bytes encoded.", field=name

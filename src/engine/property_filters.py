@@ -10,7 +10,7 @@ not numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -20,35 +20,58 @@ Operator = Literal[
     "equals", "not_equals", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists"
 ]
 _MISSING = object()
+PropertyName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ValueRule(msgspec.Struct, frozen=True):
+    """The JSON types an operator's value may have (an array must not be empty), and what a
+    refusal says. The API document states the same table."""
+
+    types: tuple[str, ...]
+    message: str
+
+
+SINGLE = ValueRule(("string", "number", "boolean", "null"), "'{op}' takes a single value.")
+ORDERED = ValueRule(("number", "string"), "'{op}' takes a number or a string.")
+LISTED = ValueRule(("array",), "'{op}' takes a non-empty array.")
+VALUE_RULES: dict[str, ValueRule] = {
+    "equals": SINGLE,
+    "not_equals": SINGLE,
+    "gt": ORDERED,
+    "gte": ORDERED,
+    "lt": ORDERED,
+    "lte": ORDERED,
+    "in": LISTED,
+    "not_in": LISTED,
+    "contains": ValueRule(("string", "number"), "'contains' takes a string or a number."),
+    "exists": ValueRule(("boolean",), "'exists' takes true or false."),
+}
 
 
 class PropertyFilter(msgspec.Struct, forbid_unknown_fields=True):
-    property: str
+    property: PropertyName
     operator: Operator
     value: Any = None
+
+
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "array" if isinstance(value, list) else "object"
 
 
 def validate(filters: Sequence[PropertyFilter], field: str) -> None:
     """Raise InvalidInput (with the exact field path) for a value that cannot fit its operator."""
     for i, f in enumerate(filters):
-        where = f"{field}[{i}]"
-        if not 1 <= len(f.property) <= 200:
-            raise InvalidInput("A property name is 1 to 200 characters.", field=f"{where}.property")
-        op, value = f.operator, f.value
-        if op in ("in", "not_in"):
-            if not isinstance(value, list) or not value:
-                raise InvalidInput(f"'{op}' takes a non-empty array.", field=f"{where}.value")
-        elif op == "exists":
-            if not isinstance(value, bool):
-                raise InvalidInput("'exists' takes true or false.", field=f"{where}.value")
-        elif op in ("gt", "gte", "lt", "lte"):
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise InvalidInput(f"'{op}' takes a number or a string.", field=f"{where}.value")
-        elif op == "contains":
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                raise InvalidInput("'contains' takes a string or a number.", field=f"{where}.value")
-        elif isinstance(value, list | dict):
-            raise InvalidInput(f"'{op}' takes a single value.", field=f"{where}.value")
+        rule = VALUE_RULES[f.operator]
+        if json_type(f.value) not in rule.types or f.value == []:
+            raise InvalidInput(rule.message.format(op=f.operator), field=f"{field}[{i}].value")
 
 
 def _same_kind(a: Any, b: Any) -> bool:

@@ -95,7 +95,7 @@ class Queries:
         with self.store.read() as txn:
             return _cohort_store.page_members(txn, self.store, tenant, cohort_id, limit, cursor)
 
-    def delete_cohort(self, tenant: Tenant, cohort_id: str) -> dict[str, object]:
+    def delete_cohort(self, tenant: Tenant, cohort_id: str) -> _cohort_store.CohortDeleted:
         return self.writer.run(_cohort_store.DeleteCohort(tenant, cohort_id))
 
     def refresh_cohorts(self, tenant: Tenant) -> int:

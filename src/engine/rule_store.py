@@ -25,11 +25,13 @@ from .writer import WriteContext
 
 Status = Literal["live", "monitor", "draft", "paused"]
 Verdict = Literal["allow", "challenge", "block"]
-SIDE_EFFECTS = ("addToList", "removeFromList", "webhook", "slack", "log")
+SideEffectType = Literal["addToList", "removeFromList", "webhook", "slack", "log"]
+LIST_EFFECTS = ("addToList", "removeFromList")  # these name a visitor list in `list`
+URL_EFFECTS = ("webhook", "slack")  # these may name a target in `url`
 
 
 class SideEffect(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    type: str
+    type: SideEffectType
     list: str | None = None
     url: str | None = None
 
@@ -97,6 +99,28 @@ class RuleWritten(msgspec.Struct):
     propagationMs: float
 
 
+class ConditionSummary(msgspec.Struct):
+    operator: str
+    count: int  # leaves
+
+
+class RuleSummary(msgspec.Struct):
+    """A rule as GET /v1/rules lists it."""
+
+    id: str
+    name: str
+    status: Status
+    priority: int
+    conditions: ConditionSummary
+    action: Verdict
+    createdAt: str
+
+
+class RulePage(msgspec.Struct):
+    data: list[RuleSummary]
+    total: int
+
+
 class RuleDeleted(msgspec.Struct):
     deleted: bool
     ruleId: str
@@ -160,9 +184,7 @@ def _list_types(txn: lmdb.Transaction, store: Store, tenant: Tenant) -> dict[str
 def _check_side_effects(effects: list[SideEffect], names: dict[str, str], where: str) -> None:
     for i, effect in enumerate(effects):
         at = f"{where}[{i}]"
-        if effect.type not in SIDE_EFFECTS:
-            raise InvalidInput(f"Unknown side effect {effect.type!r}.", field=f"{at}.type")
-        if effect.type in ("addToList", "removeFromList"):
+        if effect.type in LIST_EFFECTS:
             if not effect.list:
                 raise InvalidInput("'list' is required for this side effect.", field=f"{at}.list")
             if effect.list not in names:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from typing import Any
 
-from . import rule_fields
+from . import codec, rule_fields
 from .errors import InvalidInput
 
 OPERATORS = ("equals", "not_equals", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists")
@@ -41,6 +41,9 @@ def _check_scalar(kind: str, value: Any, where: str) -> None:
 def validate(tree: Any, lists: Mapping[str, str] | None = None, where: str = "conditions") -> None:
     """Raise InvalidInput naming the exact path of the first problem. `lists` maps list names
     to their types."""
+    if codec.number_out_of_range(tree):
+        low, high = codec.NUMBER_RANGE
+        raise _fail(f"'{where}' holds a number outside {low} to {high}.", where)
     leaves = _validate(tree, lists or {}, where, 1)
     if leaves > MAX_LEAVES:
         raise _fail(f"A condition holds at most {MAX_LEAVES} leaves; this one has {leaves}.", where)

@@ -15,6 +15,10 @@ from .config import WebhookConfig
 from .errors import InvalidInput
 
 MAX_URL_LENGTH = 2048
+_HOST_AND_REST = (
+    r"://(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*(?::[0-9]{1,4})?"
+    r"(?:[/?#][!-~]*)?$"
+)
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -35,6 +39,13 @@ def address_allowed(address: str, config: WebhookConfig) -> bool:
     # is_global excludes loopback, private, link-local, shared (CGNAT), reserved, documentation
     # and unspecified ranges; multicast is never a webhook receiver.
     return ip.is_global and not ip.is_multicast
+
+
+def url_pattern(config: WebhookConfig) -> str:
+    """The URLs `check_url` takes, as far as a regular expression can say: https (or http where
+    the config allows it), a host name (an IP literal may be private and is left out), an
+    optional port, no credentials, no whitespace."""
+    return ("^https?" if config.allow_http else "^https") + _HOST_AND_REST
 
 
 def _literal(host: str) -> IpAddress | None:

@@ -64,6 +64,9 @@ def get_event(txn: lmdb.Transaction, store: Store, tenant: Tenant, request_id: s
     return bytes(raw)
 
 
+CURSOR_PATTERN = r"^cur_[A-Za-z0-9_-]+$"  # what encode_cursor issues
+
+
 def encode_cursor(ts: int, request_id: str) -> str:
     raw = ts.to_bytes(8, "big") + request_id.encode()
     return "cur_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
