@@ -209,6 +209,9 @@ class Compactor:
         self._thread.join()
 
     def _run(self) -> None:
+        # Users touched just before a crash are still listed as touched in the store: a first
+        # refresh brings their cohorts up to date without waiting for a write or a tick.
+        self.notify((p, "cohorts") for p in cohort_store.tenants_with_cohorts(self._store))
         while not self._stopping:
             # Woken by commits; otherwise every tick, for cohorts whose windows slide with time.
             if not self._wake.wait(timeout=_COHORT_TICK_S):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import msgspec
 import pytest
@@ -247,3 +248,26 @@ def test_bad_definitions_name_the_field(definition, field):
     with pytest.raises(InvalidInput) as caught:
         cohort_store.decode_request(body)
     assert caught.value.field == field
+
+
+def test_a_restarted_engine_refreshes_what_was_touched_before_it_stopped(tmp_path, monkeypatch):
+    from engine import compaction
+
+    # Without the refresh at start, only a write or the periodic tick would bring the member in.
+    monkeypatch.setattr(compaction, "_COHORT_TICK_S", 3600.0)
+    condition = {"type": "property", "property": "plan", "operator": "exists", "value": True}
+    definition = _decode(
+        json.dumps({"type": "group", "operator": "AND", "conditions": [condition]})
+    )
+    quiet = EngineConfig(compaction=CompactionConfig(enabled=False))
+    with Engine.open(tmp_path / "d", quiet) as engine:
+        tenant = engine.authenticate(engine.create_workspace("c").keys.plx_live).tenant
+        made = engine.create_cohort(tenant, cohort_store.CohortIn(name="p", definition=definition))
+        # Stored and acknowledged, but the process stops before any refresh ran.
+        engine.writer.run(MergeTraits(tenant, IdentifyIn(user_id="u1", traits={"plan": "pro"})))
+        assert engine.cohort_members(tenant, made.id).userIds == []
+    with Engine.open(tmp_path / "d") as engine:
+        deadline = time.monotonic() + 60
+        while engine.cohort_members(tenant, made.id).userIds != ["u1"]:
+            assert time.monotonic() < deadline, "the member never appeared"
+            time.sleep(0.05)
