@@ -1,6 +1,6 @@
 """Kill -9 the real server at seeded moments while every kind of write runs, and check after
 each restart that nothing acknowledged was lost, duplicated or half-written
-(tests/e2e/_crash_harness.py explains what is driven and checked).
+(tests/e2e/_crash/__init__.py explains what is driven and checked).
 
     python benchmarks/crash.py [--kills 20] [--seed 0] [--workers 2] [--dir DIR] [--out FILE]
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from _crash_harness import CrashConfig, iter_defects, run_crash
+from _crash import CrashConfig, iter_defects, run_crash
 
 from report import emit
 

@@ -1,5 +1,5 @@
 """`kill -9` of a real two-worker server at seeded moments while every kind of write runs
-(tests/e2e/_crash_harness.py): after each restart nothing acknowledged is lost or duplicated,
+(tests/e2e/_crash/): after each restart nothing acknowledged is lost or duplicated,
 nothing deleted comes back, no batch is half there, and every acknowledged identification and
 list change reaches the webhook receiver at least once."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _crash_harness import CrashConfig, iter_defects, run_crash
+from _crash import CrashConfig, iter_defects, run_crash
 
 # Every kind of write the harness drives; the long run must have had each acknowledged.
 KINDS = (
