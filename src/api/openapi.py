@@ -12,7 +12,7 @@ from engine.config import EngineConfig
 
 from . import analytics, device
 from .openapi_device import device_paths
-from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, json_content, link, operation, ref
+from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, json_content, operation, ref
 from .openapi_queries import query_paths
 from .openapi_schemas import components
 
@@ -54,13 +54,6 @@ def _analytics_paths() -> dict[str, Any]:
                 response=ref("EventPage"),
                 params=device.LIST_PARAMS,
                 errors=("400",),
-                links={
-                    "GetEvent": link(
-                        "getEvent",
-                        "The newest event of this page.",
-                        request_id="$response.body#/data/0/requestId",
-                    )
-                },
                 extensions={STATE_FIELDS: ["cursor"], INSTANT_ORDER: [["after", "before"]]},
             ),
             "post": operation(

@@ -129,6 +129,7 @@ def _rule_paths() -> dict[str, Any]:
                 response=ref("RuleWritten"),
                 params=[_RULE],
                 errors=("404",),
+                links=written,
                 extensions={STATE_FIELDS: _RULE_REFS},
             ),
             "delete": operation(
@@ -226,6 +227,8 @@ def _webhook_paths() -> dict[str, Any]:
                 response=ref("WebhookCreated"),
                 status="201",
                 links=created,
+                # At most 100 webhooks per environment: the 101st is refused naming `url`.
+                extensions={STATE_FIELDS: ["url"]},
             ),
             "get": operation(
                 "listWebhooks",

@@ -5,6 +5,7 @@ constants those checks read."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import msgspec
@@ -107,6 +108,7 @@ def _refine(schemas: dict[str, Any], config: EngineConfig) -> None:
         {"properties": {"operator": {"enum": ["AND", "OR"]}}},
         {"properties": {"operator": {"const": "NOT"}, "conditions": {"maxItems": 1}}},
     ]
+    _cohort_levels(schemas)
     window = schemas["engine.cohorts.Window"]
     window["properties"]["from"] = window["properties"]["to"] = _nullable(INSTANT_SCHEMA)
     window["oneOf"] = [
@@ -170,7 +172,8 @@ def _property_values() -> list[dict[str, Any]]:
         groups.setdefault(rule.types, []).append(op)
     branches = []
     for types, ops in groups.items():
-        value: dict[str, Any] = {"type": list(types)}
+        # Bounds and items constrain only the numbers and arrays among the types.
+        value: dict[str, Any] = {"type": list(types), **_INT_RANGE, "items": ref("StoredJson")}
         if types == ("array",):
             value["minItems"] = 1
         branch: dict[str, Any] = {"properties": {"operator": {"enum": ops}, "value": value}}
@@ -183,7 +186,7 @@ def _property_values() -> list[dict[str, Any]]:
 def _rule_conditions() -> dict[str, Any]:
     """A condition tree (engine.rules.validate): groups of AND/OR over leaves whose value fits
     the kind of their field and their operator."""
-    kinds: dict[str, list[str]] = {}
+    kinds: dict[str, list[str]] = {}  # field names by kind
     by_list: dict[str, list[str]] = {}
     for name, spec in rule_fields.FIELDS.items():
         kinds.setdefault(spec.kind, []).append(name)
@@ -204,21 +207,28 @@ def _rule_conditions() -> dict[str, Any]:
         branches.append(leaf(fields, ["in", "not_in"], values))
     for fields in by_list.values():
         branches.append(leaf(fields, ["in", "not_in"], ref("ListReference")))
-    return {
-        "RuleCondition": {
-            "description": f"At most {rules.MAX_DEPTH} levels deep, at most {rules.MAX_LEAVES} "
-            "leaves.",
-            "anyOf": [ref("RuleGroup"), ref("RuleLeaf")],
-        },
-        "RuleGroup": {
+    # One condition schema per depth: a group's members are one level deeper, and the deepest
+    # level takes leaves only.
+    levels: dict[str, Any] = {}
+    for depth in range(1, rules.MAX_DEPTH + 1):
+        if depth == rules.MAX_DEPTH:
+            levels[_level(depth)] = ref("RuleLeaf")
+            continue
+        group = {
             "type": "object",
             "additionalProperties": ref("StoredJson"),
             "required": ["operator", "rules"],
             "properties": {
                 "operator": {"enum": ["AND", "OR"]},
-                "rules": {"type": "array", "minItems": 1, "items": ref("RuleCondition")},
+                "rules": {"type": "array", "minItems": 1, "items": ref(_level(depth + 1))},
             },
-        },
+        }
+        levels[_level(depth)] = {"anyOf": [group, ref("RuleLeaf")]}
+    levels["RuleCondition"]["description"] = (
+        f"At most {rules.MAX_DEPTH} levels deep, at most {rules.MAX_LEAVES} leaves."
+    )
+    return {
+        **levels,
         "RuleLeaf": {
             "type": "object",
             "additionalProperties": ref("StoredJson"),
@@ -234,6 +244,24 @@ def _rule_conditions() -> dict[str, Any]:
             "additionalProperties": False,
         },
     }
+
+
+def _cohort_levels(schemas: dict[str, Any]) -> None:
+    """Groups nest at most MAX_DEPTH deep: one Group schema per depth, the deepest one's members
+    being conditions only."""
+    group = schemas["Group"]
+    members = group["properties"]["conditions"]["items"]["anyOf"]
+    leaves = [m for m in members if m != ref("Group")]
+    for depth in range(1, MAX_DEPTH + 1):
+        name = "Group" if depth == 1 else f"GroupAtDepth{depth}"
+        deeper = [ref(f"GroupAtDepth{depth + 1}")] if depth < MAX_DEPTH else []
+        level = copy.deepcopy(group)
+        level["properties"]["conditions"]["items"] = {"anyOf": [*deeper, *leaves]}
+        schemas[name] = level
+
+
+def _level(depth: int) -> str:
+    return "RuleCondition" if depth == 1 else f"RuleConditionAtDepth{depth}"
 
 
 def _side_effects(config: EngineConfig) -> dict[str, Any]:

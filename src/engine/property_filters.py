@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from .codec import NUMBER_RANGE, number_out_of_range
 from .errors import InvalidInput
 
 Operator = Literal[
@@ -72,6 +73,10 @@ def validate(filters: Sequence[PropertyFilter], field: str) -> None:
         rule = VALUE_RULES[f.operator]
         if json_type(f.value) not in rule.types or f.value == []:
             raise InvalidInput(rule.message.format(op=f.operator), field=f"{field}[{i}].value")
+        if number_out_of_range(f.value):  # cohorts store their filters
+            low, high = NUMBER_RANGE
+            message = f"A value holds a number outside {low} to {high}."
+            raise InvalidInput(message, field=f"{field}[{i}].value")
 
 
 def _same_kind(a: Any, b: Any) -> bool:

@@ -65,7 +65,7 @@ def _validate(node: Any, lists: Mapping[str, str], where: str, depth: int) -> in
             for i, child in enumerate(children)
         )
     field, op = node.get("field"), node.get("operator")
-    if field not in rule_fields.FIELDS:
+    if not isinstance(field, str) or field not in rule_fields.FIELDS:
         raise _fail(f"Unknown field {field!r}; see docs/rules.md for the list.", f"{where}.field")
     if op not in OPERATORS:
         raise _fail(f"Unknown operator {op!r}.", f"{where}.operator")

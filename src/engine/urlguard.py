@@ -15,11 +15,15 @@ from .config import WebhookConfig
 from .errors import InvalidInput
 
 MAX_URL_LENGTH = 2048
-_HOST_AND_REST = (
-    r"://(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*(?::[0-9]{1,4})?"
-    r"(?:[/?#][!-~]*)?$"
-)
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A host name: what urlsplit leaves between `//` and the port, whitespace and the characters
+# that end or split a network location excluded; one character at least that is no digit and
+# no dot, since an IP literal may be a private address.
+_HOST = r"[^\s\x00-\x1f\x7f\x85/?#@:\[\]\\]"
+_NAMED = r"[^\s\x00-\x1f\x7f\x85/?#@:\[\]\\0-9.]"
+_HOST_AND_REST = (
+    rf"://{_HOST}*{_NAMED}{_HOST}*(?::[0-9]{{1,4}})?(?:[/?#][^\s\x00-\x1f\x7f\x85]*)?$"
+)
 
 
 class Refused(Exception):
