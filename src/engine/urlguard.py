@@ -21,9 +21,7 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # no dot, since an IP literal may be a private address.
 _HOST = r"[^\s\x00-\x1f\x7f\x85/?#@:\[\]\\]"
 _NAMED = r"[^\s\x00-\x1f\x7f\x85/?#@:\[\]\\0-9.]"
-_HOST_AND_REST = (
-    rf"://{_HOST}*{_NAMED}{_HOST}*(?::[0-9]{{1,4}})?(?:[/?#][^\s\x00-\x1f\x7f\x85]*)?$"
-)
+_HOST_AND_REST = rf"://{_HOST}*{_NAMED}{_HOST}*(?::[0-9]{{1,4}})?(?:[/?#][^\s\x00-\x1f\x7f\x85]*)?$"
 
 
 class Refused(Exception):
