@@ -37,3 +37,33 @@ def test_document_is_openapi_31_json_with_resolvable_refs():
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             assert any(code.startswith("2") for code in op["responses"]), (path, method)
+
+
+def test_each_path_is_one_route_with_exactly_the_documented_methods():
+    """A 405's Allow header lists the methods of the route that matched the path."""
+    doc = build()
+    routes = create_app(ServerConfig()).routes
+    assert len({r.path for r in routes}) == len(routes)
+    for route in routes:
+        documented = {m.upper() for m in doc["paths"][route.path]}
+        assert route.methods - {"HEAD"} == documented, route.path
+
+
+def test_links_name_operations_and_their_parameters():
+    doc = build()
+    ops = {op["operationId"]: op for item in doc["paths"].values() for op in item.values()}
+    for op in ops.values():
+        for answer in op["responses"].values():
+            for link in answer.get("links", {}).values():
+                target = ops[link["operationId"]]
+                names = {p["name"] for p in target.get("parameters", [])}
+                assert set(link["parameters"]) <= names, link
+
+
+def test_secret_key_operations_document_the_403_of_a_public_key():
+    for item in build()["paths"].values():
+        for op in item.values():
+            if op.get("security") == [{"secretKey": []}]:
+                assert "403" in op["responses"], op["operationId"]
+            if "requestBody" in op:
+                assert {"400", "413"} <= set(op["responses"]), op["operationId"]
