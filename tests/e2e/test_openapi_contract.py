@@ -98,13 +98,6 @@ def _config(contract: Contract, key: str, steps: int) -> str:
     lines = [f"[phases.stateful]\nmax-steps = {steps}\n"]
     if key in contract.replays:
         hook, delivery = contract.replays[key]
-        # The seeded webhook must outlive the run: ids seen in answers (GET /v1/webhooks lists
-        # it first) are not reused for other operations, and links are only the documented ones.
-        lines.append(
-            "[phases.coverage.extra-data-sources]\nresponses = false\n"
-            "[phases.fuzzing.extra-data-sources]\nresponses = false\n"
-            "[phases.stateful.inference]\nalgorithms = []\n"
-        )
         lines.append(
             '[[operations]]\ninclude-operation-id = "replayDelivery"\n'
             f'parameters = {{ webhook_id = "{hook}", delivery_id = "{delivery}" }}\n'
