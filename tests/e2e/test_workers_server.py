@@ -4,6 +4,7 @@ free with `pin_workers = false`; either way both workers serve and share one sto
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,15 @@ def _allowed(pid: int) -> set[int]:
                 out.update(range(int(low), int(high or low) + 1))
             return out
     raise AssertionError("no Cpus_allowed_list")
+
+
+def _wait_pinned(workers: list[int], timeout: float = 60.0) -> None:
+    """/healthz answered by one worker says nothing of the other, which may still be loading
+    and not yet placed: wait until each runs on a single core."""
+    deadline = time.monotonic() + timeout
+    while not all(len(_allowed(pid)) == 1 for pid in workers):
+        assert time.monotonic() < deadline, [_allowed(pid) for pid in workers]
+        time.sleep(0.05)
 
 
 def _identify_from_both_workers(server: ServerProcess, key: str) -> set[str]:
@@ -47,6 +57,8 @@ def test_workers_run_on_cores_of_their_own(tmp_path, servers, pinned):
     server.start()
     workers = server.worker_pids()
     assert len(workers) == 2
+    if pinned and len(CORES) >= 2:
+        _wait_pinned(workers)
     placed = [_allowed(pid) for pid in workers]
     if pinned and len(CORES) >= 2:
         assert all(len(cores) == 1 for cores in placed), placed
