@@ -6,8 +6,9 @@ sync that succeeds proves nothing (PostgreSQL's "fsyncgate", 2018). Retrying wou
 writes on top of pages that may never reach the disk. So the first such failure is final for
 the store: the process that saw it writes a marker file, `write-fault`, into the data directory,
 and every writer of every process sharing the store refuses its groups while the marker is
-there. Reads go on. `signalpost serve` removes the marker when it starts: a restart is the
-operator's word that the disk is sound again.
+there. Reads go on where LMDB allows: after a failure to write its meta page, LMDB refuses
+every later transaction of that process, reads included (MDB_PANIC). `signalpost serve` removes
+the marker when it starts: a restart is the operator's word that the disk is sound again.
 """
 
 from __future__ import annotations
@@ -30,26 +31,32 @@ class WriteFault:
         self._seen: WritesStopped | None = None
 
     def set(self, cause: BaseException) -> WritesStopped:
-        error = WritesStopped(
-            "The store could not make a write durable; writes are refused until the server "
-            f"is restarted ({cause})."
-        )
-        self._seen = error
+        self._seen = _stopped(str(cause))
         # Best effort: the disk that failed the sync may fail this too, and this process
         # refuses writes either way.
         with contextlib.suppress(OSError):
             self._marker.write_text(f"{cause}\n")
-        return error
+        return self._seen
 
     def current(self) -> WritesStopped | None:
         """The error to answer a write with, or None while writes are accepted."""
-        if self._seen is None and self._marker.exists():
-            text = self._marker.read_text(errors="replace").strip()
-            self._seen = WritesStopped(
-                "The store could not make a write durable; writes are refused until the "
-                f"server is restarted ({text})."
-            )
+        if self._seen is None:
+            try:
+                text = self._marker.read_text(errors="replace").strip()
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                # A marker that cannot be read is still a marker: the disk under it is failing.
+                text = f"the marker {self._marker} is unreadable: {exc}"
+            self._seen = _stopped(text)
         return self._seen
+
+
+def _stopped(cause: str) -> WritesStopped:
+    return WritesStopped(
+        "The store could not make a write durable; writes are refused until the server is "
+        f"restarted ({cause})."
+    )
 
 
 def clear(directory: str | os.PathLike[str]) -> bool:

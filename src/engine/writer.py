@@ -234,7 +234,14 @@ class Writer:
                 group.append(nxt)
             busy = len(group) > 1
             outcomes: list[_Outcome] = []
-            self._commit_group(group, outcomes)
+            try:
+                self._commit_group(group, outcomes)
+            except BaseException as exc:
+                # The writer thread must outlive any one group, or every later write waits
+                # forever: what the group had not answered yet fails with this error.
+                log.exception("the writer failed a group")
+                answered = {id(fut) for fut, _, _ in outcomes}
+                outcomes.extend((fut, None, exc) for _, fut in group if id(fut) not in answered)
             _deliver(outcomes)
             if stop:
                 return
@@ -293,13 +300,18 @@ def _commit(txn: lmdb.Transaction, directory: Path) -> None:
 
     LMDB reports a write cut short by a full disk as EIO, like a failed sync, so an I/O error
     on a disk left with (almost) no free space counts as a full disk: the commit's own pages
-    took the space, nothing acknowledged before is in doubt.
+    took the space, nothing acknowledged before is in doubt. The two cannot be told apart: a
+    failed sync that happens on a disk with under 1 MiB free is taken for a full disk.
     """
     try:
         txn.commit()
     except lmdb.Error as exc:
         if is_full(exc):
             raise
-        if shutil.disk_usage(directory).free < _FULL_DISK_BYTES:
+        try:
+            free = shutil.disk_usage(directory).free
+        except OSError:
+            free = _FULL_DISK_BYTES  # unknown: the worse reading, that the flush failed
+        if free < _FULL_DISK_BYTES:
             raise StorageFull("The disk holding the store is full.") from exc
         raise _CommitFailed(str(exc)) from exc

@@ -29,3 +29,13 @@ def test_a_marker_stops_the_writes_of_every_engine_on_the_store_until_cleared(tm
     assert write_fault.clear(tmp_path / "d") is False
     with Engine.open(tmp_path / "d") as engine:
         assert engine.track(tenant, EventIn(user_id="u", event="after")).stored == 1
+
+
+def test_a_marker_that_cannot_be_read_still_stops_the_writes(tmp_path):
+    with Engine.open(tmp_path / "d") as engine:
+        ws = engine.create_workspace("w")
+        tenant = engine.authenticate(ws.keys.plx_live).tenant
+        (tmp_path / "d" / write_fault.MARKER).mkdir()  # opening it for reading fails
+        future = engine.submit_events(tenant, [EventIn(user_id="u", event="refused")])
+        exc = future.exception(timeout=10)
+        assert isinstance(exc, WritesStopped) and "unreadable" in exc.message

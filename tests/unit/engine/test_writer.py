@@ -215,3 +215,19 @@ def test_a_cancelled_future_does_not_kill_the_writer(engine, tenant):
     gate.release.set()
     later = engine.submit_events(tenant, [EventIn(user_id="u", event="later")])
     assert later.result(timeout=60).stored == 1
+
+
+class _Fatal(BaseException):
+    """Not an Exception: escapes the writer's handling of a failed operation."""
+
+
+class _Escapes:
+    def apply(self, ctx):
+        raise _Fatal
+
+
+def test_the_writer_outlives_an_operation_that_escapes_its_error_handling(engine, tenant):
+    with pytest.raises(_Fatal):
+        engine.writer.submit(_Escapes()).result(60)
+    after = engine.submit_events(tenant, [EventIn(user_id="u", event="after")])
+    assert after.result(60).stored == 1
