@@ -72,7 +72,8 @@ async def get_export(request: Request) -> Response:
         )
     chunks = st.engine.export_ndjson(key.tenant, start, end)
     return StreamingResponse(
-        snapshot_stream(chunks, st.config.export_idle_seconds), media_type="application/x-ndjson"
+        snapshot_stream(chunks, st.config.export_idle_seconds, st.exports),
+        media_type="application/x-ndjson",
     )
 
 

@@ -27,6 +27,8 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     trusted_proxies: list[str] = []
     # An NDJSON export whose client takes nothing for this long is closed with its snapshot.
     export_idle_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # NDJSON exports served at once by each worker process; more wait their turn.
+    max_exports: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
     engine: EngineConfig = EngineConfig()
 
 
@@ -45,6 +47,7 @@ _ENV: dict[str, tuple[str | None, str, type]] = {
     "SIGNALPOST_BENCHMARK_ENDPOINTS": (None, "benchmark_endpoints", bool),
     "SIGNALPOST_LOG_LEVEL": (None, "log_level", str),
     "SIGNALPOST_EXPORT_IDLE_SECONDS": (None, "export_idle_seconds", float),
+    "SIGNALPOST_MAX_EXPORTS": (None, "max_exports", int),
     "SIGNALPOST_DURABILITY": ("engine", "durability", str),
     "SIGNALPOST_MAX_SIZE_BYTES": ("engine", "max_size_bytes", int),
     "SIGNALPOST_GROUP_WAIT_US": ("engine", "group_wait_us", int),

@@ -7,6 +7,8 @@ directly by the response, a disconnected client would leave the iterator suspend
 garbage collector happened to close it. Here one thread runs the iterator and hands chunks over
 with at most two waiting; it closes the iterator itself, in the thread that runs it, as soon as
 the response stops (the client left) or when the client has taken nothing for `idle_seconds`.
+Each export also takes one of a few slots for its whole run: every snapshot costs an LMDB
+reader slot, shared by all the server's processes, and exports past the limit wait their turn.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ class ClientStalled(Exception):
 
 
 async def snapshot_stream(
+    chunks: Generator[bytes, None, None], idle_seconds: float, slots: asyncio.Semaphore
+) -> AsyncIterator[bytes]:
+    async with slots:
+        async for chunk in _stream(chunks, idle_seconds):
+            yield chunk
+
+
+async def _stream(
     chunks: Generator[bytes, None, None], idle_seconds: float
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -15,6 +16,11 @@ from .config import ServerConfig
 class AppState:
     engine: Engine
     config: ServerConfig
+    # NDJSON exports running at once in this process (export_stream.py).
+    exports: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exports = asyncio.Semaphore(self.config.max_exports)
 
 
 def state_of(request: Request) -> AppState:

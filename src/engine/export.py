@@ -68,8 +68,8 @@ def ndjson(
     store: Store, tenant: Tenant, from_us: int, to_us: int, window_rows: int = 500_000
 ) -> Generator[bytes, None, None]:
     names: dict[tuple, str] = {}
-    # One read transaction for the whole stream: one snapshot, whatever arrives meanwhile. A
-    # read transaction may move between threads (the server iterates in a thread pool).
+    # One read transaction for the whole stream: one snapshot, whatever arrives meanwhile. The
+    # server runs the stream in a thread of its own (api/export_stream.py).
     with store.read() as txn:
         yield from _ndjson(txn, store, tenant, from_us, to_us, window_rows, names)
 
