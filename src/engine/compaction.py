@@ -208,14 +208,17 @@ class Compactor:
         self._wake.set()
         self._thread.join()
 
+    def _refresh_all_cohorts(self) -> None:
+        self.notify((p, "cohorts") for p in cohort_store.tenants_with_cohorts(self._store))
+
     def _run(self) -> None:
         # Users touched just before a crash are still listed as touched in the store: a first
         # refresh brings their cohorts up to date without waiting for a write or a tick.
-        self.notify((p, "cohorts") for p in cohort_store.tenants_with_cohorts(self._store))
+        self._refresh_all_cohorts()
         while not self._stopping:
             # Woken by commits; otherwise every tick, for cohorts whose windows slide with time.
             if not self._wake.wait(timeout=_COHORT_TICK_S):
-                self.notify((p, "cohorts") for p in cohort_store.tenants_with_cohorts(self._store))
+                self._refresh_all_cohorts()
             self._wake.clear()
             if self._stopping:
                 return
