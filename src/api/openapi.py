@@ -12,7 +12,7 @@ from engine.config import EngineConfig
 
 from . import analytics, device
 from .openapi_device import device_paths
-from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, json_content, operation, ref
+from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, WRITE_ERRORS, json_content, operation, ref
 from .openapi_queries import query_paths
 from .openapi_schemas import components
 
@@ -45,7 +45,6 @@ def _static(operation_id: str, summary: str, media_type: str) -> dict[str, Any]:
 
 
 def _analytics_paths() -> dict[str, Any]:
-    write = ("507",)
     return {
         "/v1/events": {
             "get": operation(
@@ -62,7 +61,7 @@ def _analytics_paths() -> dict[str, Any]:
                 body="EventIn",
                 response=ref("IngestResult"),
                 public=True,
-                errors=write,
+                errors=WRITE_ERRORS,
                 extensions={INSTANT_ORDER: [["timestamp", "sent_at"]]},
             ),
         },
@@ -73,7 +72,7 @@ def _analytics_paths() -> dict[str, Any]:
                 body="BatchIn",
                 response=ref("IngestResult"),
                 public=True,
-                errors=write,
+                errors=WRITE_ERRORS,
                 extensions={INSTANT_ORDER: [["timestamp", "sent_at"]]},
             )
         },
@@ -84,7 +83,7 @@ def _analytics_paths() -> dict[str, Any]:
                 body="IdentifyIn",
                 response=ref("IdentifyResult"),
                 public=True,
-                errors=write,
+                errors=WRITE_ERRORS,
             )
         },
         "/v1/usage": {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import device, lists, rules, webhooks
-from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, link, operation, path, ref
+from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, WRITE_ERRORS, link, operation, path, ref
 from .params import OFFSET
 
 _RULE = path("rule_id", "The rule id (rul_…).")
@@ -39,7 +39,7 @@ def device_paths() -> dict[str, Any]:
                 body="AgentRequest",
                 response={"oneOf": [ref("AgentAnswer"), ref("IdentificationEvent")]},
                 public=True,
-                errors=("507",),
+                errors=WRITE_ERRORS,
                 links={
                     "GetEvent": link(
                         "getEvent", "This identification.", request_id="$response.body#/requestId"
@@ -70,7 +70,7 @@ def device_paths() -> dict[str, Any]:
                 "Delete every event, profile, device record and list membership of a visitor.",
                 response=ref("Deleted"),
                 params=[_VISITOR],
-                errors=("404",),
+                errors=(*WRITE_ERRORS, "404"),
             ),
         },
         "/v1/visitors/{visitor_id}/events": {
@@ -105,6 +105,7 @@ def _rule_paths() -> dict[str, Any]:
                 status="201",
                 links=written,
                 extensions={STATE_FIELDS: _RULE_REFS},
+                errors=WRITE_ERRORS,
             ),
             "get": operation(
                 "listRules",
@@ -128,7 +129,7 @@ def _rule_paths() -> dict[str, Any]:
                 body="RulePatch",
                 response=ref("RuleWritten"),
                 params=[_RULE],
-                errors=("404",),
+                errors=(*WRITE_ERRORS, "404"),
                 links=written,
                 extensions={STATE_FIELDS: _RULE_REFS},
             ),
@@ -137,7 +138,7 @@ def _rule_paths() -> dict[str, Any]:
                 "Delete a rule; it stops being evaluated at once.",
                 response=ref("RuleDeleted"),
                 params=[_RULE],
-                errors=("404",),
+                errors=(*WRITE_ERRORS, "404"),
             ),
         },
         "/v1/rules/{rule_id}/backtest": {
@@ -172,6 +173,7 @@ def _list_paths() -> dict[str, Any]:
                 status="201",
                 links=created,
                 extensions={STATE_FIELDS: ["name"]},
+                errors=WRITE_ERRORS,
             ),
             "get": operation(
                 "listLists",
@@ -188,7 +190,7 @@ def _list_paths() -> dict[str, Any]:
                 body="EntriesIn",
                 response=ref("EntriesResult"),
                 params=[_LIST],
-                errors=("404",),
+                errors=(*WRITE_ERRORS, "404"),
                 extensions={STATE_FIELDS: ["add[*]", "remove[*]"]},
             )
         },
@@ -198,7 +200,7 @@ def _list_paths() -> dict[str, Any]:
                 "Delete a list and its entries.",
                 response=ref("ListDeleted"),
                 params=[_LIST],
-                errors=("404",),
+                errors=(*WRITE_ERRORS, "404"),
             )
         },
     }
@@ -229,6 +231,7 @@ def _webhook_paths() -> dict[str, Any]:
                 links=created,
                 # At most 100 webhooks per environment: the 101st is refused naming `url`.
                 extensions={STATE_FIELDS: ["url"]},
+                errors=WRITE_ERRORS,
             ),
             "get": operation(
                 "listWebhooks",
@@ -252,14 +255,14 @@ def _webhook_paths() -> dict[str, Any]:
                 body="WebhookPatch",
                 response=ref("WebhookUpdated"),
                 params=[_HOOK],
-                errors=("404",),
+                errors=(*WRITE_ERRORS, "404"),
             ),
             "delete": operation(
                 "deleteWebhook",
                 "Delete a webhook; its pending deliveries are cancelled at once.",
                 response=ref("WebhookDeleted"),
                 params=[_HOOK],
-                errors=("404",),
+                errors=(*WRITE_ERRORS, "404"),
             ),
         },
         "/v1/webhooks/{webhook_id}/deliveries": {
@@ -280,7 +283,7 @@ def _webhook_paths() -> dict[str, Any]:
                 response=ref("DeliveryOut"),
                 status="202",
                 params=[_HOOK, path("delivery_id", "The delivery id (msg_…).")],
-                errors=("400", "404"),
+                errors=(*WRITE_ERRORS, "400", "404"),
                 extensions={STATE_FIELDS: ["deliveryId"]},
             )
         },

@@ -14,8 +14,12 @@ ERRORS = {
     "404": "No such resource in the key's environment.",
     "413": "Body over the server's limit (1 MB unless configured).",
     "429": "Rate limited; `Retry-After` says when to try again.",
+    "503": "Writes are stopped after a failed flush, until the server restarts; nothing was "
+    "stored.",
     "507": "The store is full; nothing was stored.",
 }
+# What every operation that stores something can answer besides its own errors.
+WRITE_ERRORS = ("503", "507")
 SUCCESS = {"200": "OK", "201": "Created", "202": "Accepted"}
 SECRET = [{"secretKey": []}]
 PUBLIC = [{"secretKey": []}, {"publicKey": []}]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import cohorts, device_analytics, discovery
-from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, link, operation, path, ref
+from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, WRITE_ERRORS, link, operation, path, ref
 from .params import OFFSET
 
 _COHORT = path("cohort_id", "The cohort id (coh_…).")
@@ -46,6 +46,7 @@ def query_paths() -> dict[str, Any]:
                 status="201",
                 links=cohort_links,
                 extensions={**_FROM_TO, STATE_FIELDS: ["name"]},
+                errors=WRITE_ERRORS,
             ),
             "get": operation(
                 "listCohorts",
@@ -68,7 +69,7 @@ def query_paths() -> dict[str, Any]:
                 "Delete a cohort.",
                 response=ref("CohortDeleted"),
                 params=[_COHORT],
-                errors=("404",),
+                errors=(*WRITE_ERRORS, "404"),
             ),
         },
         "/v1/cohorts/{cohort_id}/members": {
@@ -122,6 +123,7 @@ def query_paths() -> dict[str, Any]:
                 links={
                     "GetRun": link("getDiscoveryRun", "This run.", run_id="$response.body#/runId")
                 },
+                errors=WRITE_ERRORS,
             )
         },
         "/v1/auto-discovery/runs/{run_id}": {
