@@ -13,6 +13,8 @@ from engine.errors import InvalidInput
 from engine.timeutil import parse_instant
 
 _INTEGER = re.compile(r"-?[0-9]+")
+# Longer than any 64-bit integer with its sign; bounds stay far below it.
+_MAX_DIGITS = 20
 _REQUIRED: Any = object()
 
 # What `parse_instant` reads that JSON Schema can name: a full date or an RFC 3339 date-time.
@@ -62,8 +64,13 @@ class IntParam(QueryParam, frozen=True, kw_only=True):
         raw = self.raw(request)
         if raw is None:
             return self.default
-        # Plain ASCII digits only: int() would also take " 5", "+5", "1_0" and other scripts.
-        if not _INTEGER.fullmatch(raw) or not self.low <= int(raw) <= self.high:
+        # Plain ASCII digits only: int() would also take " 5", "+5", "1_0" and other scripts;
+        # and few of them, as int() refuses more than 4300 digits.
+        if (
+            len(raw) > _MAX_DIGITS
+            or not _INTEGER.fullmatch(raw)
+            or not self.low <= int(raw) <= self.high
+        ):
             raise self.fail(f"'{self.name}' must be an integer from {self.low} to {self.high}.")
         return int(raw)
 

@@ -46,7 +46,18 @@ def decode_identify(body: bytes) -> IdentifyIn:
 
 
 def validate(request: IdentifyIn, config: EngineConfig) -> None:
-    for name in ("traits", "set_once"):
+    names = ("traits", "set_once")
+    # The size first: a C encode bounds what the walks below go over.
+    for name in names:
+        try:
+            size = len(codec.encode(getattr(request, name)))
+        except RecursionError:
+            raise InvalidInput(f"'{name}' is nested too deeply.", field=name) from None
+        if size > config.max_properties_bytes:
+            raise InvalidInput(
+                f"'{name}' exceeds {config.max_properties_bytes} bytes encoded.", field=name
+            )
+    for name in names:
         value = getattr(request, name)
         for key in value:
             if not 1 <= len(key) <= 200:
@@ -54,10 +65,6 @@ def validate(request: IdentifyIn, config: EngineConfig) -> None:
         if codec.number_out_of_range(value):
             low, high = codec.NUMBER_RANGE
             raise InvalidInput(f"'{name}' holds a number outside {low} to {high}.", field=name)
-        if len(codec.encode(value)) > config.max_properties_bytes:
-            raise InvalidInput(
-                f"'{name}' exceeds {config.max_properties_bytes} bytes encoded.", field=name
-            )
 
 
 def _profile_key(prefix: bytes, user_id: str) -> bytes:

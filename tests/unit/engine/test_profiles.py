@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Engine, IdentifyIn
+from engine import Engine, IdentifyIn, codec
 from engine.errors import InvalidInput, NotFound
 from engine.profiles import decode_identify
 
@@ -109,3 +109,45 @@ def test_validation(engine, tenant):
     assert info.value.field == "traits"
     ok = decode_identify(b'{"user_id": "u", "traits": {"a": {"b": [1]}}, "unset": ["c"]}')
     assert engine.identify(tenant, ok).traits == {"a": {"b": [1]}}
+
+
+def test_size_is_checked_before_any_walk_of_the_traits(engine, tenant, monkeypatch):
+    walked = []
+    real = codec.number_out_of_range
+    monkeypatch.setattr(codec, "number_out_of_range", lambda v: walked.append(v) or real(v))
+    big = {f"k{i}": [2**64, i] for i in range(4000)}
+    big[""] = 1
+    for name in ("traits", "set_once"):
+        with pytest.raises(InvalidInput) as info:
+            engine.identify(tenant, IdentifyIn(user_id="u", **{name: big}))
+        assert info.value.field == name
+        assert "bytes encoded" in str(info.value)
+    assert walked == []
+    # An oversized set_once is refused before the traits are walked.
+    with pytest.raises(InvalidInput) as info:
+        engine.identify(tenant, IdentifyIn(user_id="u", traits={"n": 2**64}, set_once=big))
+    assert info.value.field == "set_once" and walked == []
+    # Within the size, the errors are as they were.
+    with pytest.raises(InvalidInput) as info:
+        engine.identify(tenant, IdentifyIn(user_id="u", traits={"n": 2**64}, set_once={"": 1}))
+    assert info.value.field == "traits" and "outside" in str(info.value)
+    with pytest.raises(InvalidInput) as info:
+        engine.identify(tenant, IdentifyIn(user_id="u", traits={"": 2**64}))
+    assert info.value.field == "traits."
+
+
+def test_deeply_nested_traits(engine, tenant):
+    def nested(depth: int, inner: object) -> object:
+        for _ in range(depth):
+            inner = [inner]
+        return inner
+
+    # Deeper than the decoder takes: only Python callers can build it.
+    with pytest.raises(InvalidInput) as info:
+        engine.identify(tenant, IdentifyIn(user_id="u", traits={"d": nested(5000, 1)}))
+    assert info.value.field == "traits" and "nested too deeply" in str(info.value)
+    with pytest.raises(InvalidInput) as info:
+        engine.identify(tenant, IdentifyIn(user_id="u", set_once={"d": nested(450, 2**64)}))
+    assert info.value.field == "set_once" and "outside" in str(info.value)
+    body = b'{"user_id": "u", "traits": {"d": ' + b"[" * 450 + b"1" + b"]" * 450 + b"}}"
+    assert engine.identify(tenant, decode_identify(body)).traits["d"] == nested(449, [1])
