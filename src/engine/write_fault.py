@@ -40,10 +40,11 @@ class WriteFault:
 
     def current(self) -> WritesStopped | None:
         """The error to answer a write with, or None while writes are accepted."""
-        if self._seen is None:
+        # A stat per group when all is well: a few microseconds beside a commit's fsync.
+        if self._seen is None and self._marker.exists():
             try:
                 text = self._marker.read_text(errors="replace").strip()
-            except FileNotFoundError:
+            except FileNotFoundError:  # removed since: a restart of the server cleared it
                 return None
             except OSError as exc:
                 # A marker that cannot be read is still a marker: the disk under it is failing.
