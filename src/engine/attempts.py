@@ -85,7 +85,8 @@ class Endpoints:
 
 
 def is_slack(ek: bytes) -> bool:
-    """An endpoint key of the Slack integration, not of a webhook record."""
+    """An endpoint key of the Slack integration, not of a webhook record: the one test of
+    which kind of endpoint a delivery goes to (its `kind` says the same)."""
     return ek[-16:].startswith(b"slk_")
 
 
@@ -155,7 +156,7 @@ def claim(
             txn.delete(key, db=db)
             continue
         url, secret = delivery.url, None
-        if delivery.kind == "webhook":
+        if not is_slack(ek):
             record = endpoints.record(ek)
             if record is None or record.status != "active":
                 continue  # only an active endpoint's deliveries go out; it stays queued
@@ -189,10 +190,26 @@ def next_due(
     return max(int(due), now_us)
 
 
-def gone_endpoints(outcomes: list[Outcome]) -> set[bytes]:
-    """The webhook endpoints that answered 410 Gone: the caller disables them in the event
-    store before it records these outcomes."""
-    return {o.ek for o in outcomes if o.status == 410 and not is_slack(o.ek)}
+def recordable(txn: lmdb.Transaction, store: Store, o: Outcome) -> Delivery | None:
+    """The delivery an outcome is about, while that outcome can still be recorded: its claim's
+    `Q` key is in place (not cancelled in flight with its endpoint) and it is pending."""
+    if txn.get(o.key, db=store.book) is None:
+        return None
+    delivery = book.load(txn, store, o.ek, o.id)
+    return delivery if delivery is not None and delivery.state == "pending" else None
+
+
+def gone_endpoints(txn: lmdb.Transaction, store: Store, outcomes: list[Outcome]) -> set[bytes]:
+    """The webhook endpoints whose 410 Gone answers `record` will write down (read in `txn`, a
+    transaction of the book): the caller disables them in the event store before it records
+    these outcomes. A 410 that will not be recorded (its delivery was cancelled or finished
+    while in flight, e.g. by an earlier 410 of the same endpoint) disables nothing: the
+    endpoint may have been resumed since."""
+    return {
+        o.ek
+        for o in outcomes
+        if o.status == 410 and not is_slack(o.ek) and recordable(txn, store, o) is not None
+    }
 
 
 def record(
@@ -205,11 +222,10 @@ def record(
     db, recorded = store.book, 0
     counts: dict[bytes, book.Stats] = {}  # what this call adds to each endpoint's statistics
     for o in outcomes:
-        if not txn.delete(o.key, db=db):
-            continue  # cancelled (endpoint deleted or disabled) while in flight
-        delivery = book.load(txn, store, o.ek, o.id)
-        if delivery is None or delivery.state != "pending":
-            continue
+        delivery = recordable(txn, store, o)
+        txn.delete(o.key, db=db)
+        if delivery is None:
+            continue  # cancelled (endpoint deleted or disabled) while in flight, or finished
         recorded += 1
         delivery.attempts += 1
         delivery.round_tries += 1
@@ -229,7 +245,7 @@ def record(
         added.successes += o.ok
         added.last_attempt_us = max(added.last_attempt_us, o.at_us)
         added.finished += delivery.state != "pending"
-        if gone and delivery.kind == "webhook":
+        if gone and not is_slack(o.ek):
             book.cancel_pending(txn, store, o.ek)
     for ek, added in counts.items():
         keep = config.history_per_endpoint if added.finished else None

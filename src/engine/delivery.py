@@ -60,6 +60,7 @@ class DeliveryWorker:
         self._lock_retry, self._standby = lock_retry, standby
         self._stopping = threading.Event()
         self._checked: set[str] = set()
+        self._refused = False  # the last attempt to disable an endpoint failed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         # Set while this process holds the delivery lock (tests and benchmarks wait on it).
@@ -111,6 +112,7 @@ class DeliveryWorker:
         config = self._config
         per = config.max_in_flight_per_endpoint
         finished: list[Outcome] = []
+        held: list[Outcome] = []  # 410s whose endpoint the event store could not disable yet
         flying: dict[bytes, bytes] = {}  # `Q` key -> endpoint key of each delivery in flight
         in_flight: Counter[bytes] = Counter()  # per endpoint, counted from `flying` each turn
 
@@ -128,17 +130,21 @@ class DeliveryWorker:
                 if pause > 0:
                     await asyncio.sleep(pause)
                 self._wake.clear()
-                done, finished[:] = list(finished), []
-                # A finished attempt's slot is free for this turn's claims; should the turn
-                # fail, nothing of it was written and its outcomes wait for the next one.
-                ended = {o.key for o in done}
-                busy = {k: ek for k, ek in flying.items() if k not in ended}
-                in_flight.clear()
-                in_flight.update(busy.values())
-                free = config.max_in_flight - len(busy)
+                done, finished[:], held = held + finished, [], []
                 last_write = time.monotonic()
                 try:
-                    await self._disable_gone(done)
+                    # A 410 whose endpoint could not be disabled stays in flight, unrecorded,
+                    # until a later turn can; the other outcomes are recorded now.
+                    held = await self._disable_gone(done)
+                    if held:
+                        done = [o for o in done if o not in held]
+                    # A finished attempt's slot is free for this turn's claims; should the
+                    # turn fail, nothing of it was written and its outcomes wait for the next.
+                    ended = {o.key for o in done}
+                    busy = {k: ek for k, ek in flying.items() if k not in ended}
+                    in_flight.clear()
+                    in_flight.update(busy.values())
+                    free = config.max_in_flight - len(busy)
                     result = await asyncio.to_thread(
                         turn, self._store, config, done, free, room, busy.keys()
                     )
@@ -177,15 +183,37 @@ class DeliveryWorker:
             if sender is not None:
                 await sender.aclose()
 
-    async def _disable_gone(self, done: list[Outcome]) -> None:
+    async def _disable_gone(self, done: list[Outcome]) -> list[Outcome]:
         """Disable the endpoints that answered 410 in the event store before their outcomes
         reach the book: whoever can read a 410 delivery then reads a disabled endpoint, and no
         identification committed after it queues anything for that endpoint. Entries queued
         before are cancelled with the endpoint's other pending deliveries when the outcome is
         recorded. Should the turn fail after this, the endpoint stays disabled and the
-        delivery pending, sent again once a user resumes it."""
-        for ek in gone_endpoints(done):
-            await self._writer.submit_async(webhooks.Disable(ek, _GONE_REASON))
+        delivery pending, sent again once a user resumes it.
+
+        The event store may refuse the write (full, stopped after a failed commit, closing)
+        while the book, an environment of its own, still takes them: returns the 410 outcomes
+        of the endpoints that could not be disabled, for the caller to hold back, and nothing
+        else waits for them."""
+        if not any(o.status == 410 for o in done):
+            return []
+        gone = await asyncio.to_thread(self._gone, done)
+        refused: set[bytes] = set()
+        for ek in gone:
+            try:
+                await self._writer.submit_async(webhooks.Disable(ek, _GONE_REASON))
+            except Exception:
+                if not self._refused:  # once, not every turn for as long as it lasts
+                    log.exception("could not disable a webhook endpoint that answered 410")
+                self._refused = True
+                refused.add(ek)
+        if not refused:
+            self._refused = False
+        return [o for o in done if o.status == 410 and o.ek in refused]
+
+    def _gone(self, done: list[Outcome]) -> set[bytes]:
+        with self._store.read_book() as txn:
+            return gone_endpoints(txn, self._store, done)
 
     def _target(self, c: Claimed) -> str:
         url = c.url or (self._config.slack_default_url if c.kind == "slack" else None)

@@ -272,14 +272,18 @@ class DeleteWebhook:
 class Disable:
     """The receiver answered 410 Gone: stop sending to it until a user resumes it. Committed
     before the 410 outcome reaches the delivery book, which then cancels what is still
-    pending for the endpoint."""
+    pending for the endpoint.
+
+    Only an active endpoint changes. One a user paused while the attempt was in flight stays
+    paused (it sends and queues nothing either, and resuming it is the same call); one already
+    disabled keeps the reason and time of that."""
 
     def __init__(self, ek: bytes, reason: str) -> None:
         self.ek, self.reason = ek, reason
 
     def apply(self, ctx: WriteContext) -> None:
         record = find(ctx.txn, ctx.store, self.ek)
-        if record is None:
+        if record is None or record.status != "active":
             return
         record.status, record.disabled_reason = "disabled", self.reason
         record.updated_us = ctx.now_us

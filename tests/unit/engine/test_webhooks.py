@@ -177,7 +177,9 @@ def _outcome(c, status: int, error: str | None = None) -> attempts.Outcome:
 def _record(engine, outcomes, config) -> int:
     """Record outcomes as the worker does: 410s disable their endpoints in the event store
     first."""
-    for ek in attempts.gone_endpoints(outcomes):
+    with engine.store.read_book() as txn:
+        gone = attempts.gone_endpoints(txn, engine.store, outcomes)
+    for ek in gone:
         engine.writer.run(webhooks.Disable(ek, "gone"))
     with engine.store.write_book() as txn:
         return attempts.record(txn, engine.store, outcomes, config, _now())
@@ -337,6 +339,81 @@ def test_a_410_disables_and_cancels_the_rest(engine, tenant):
     assert engine.webhook(tenant, hook).status == "disabled"
     states = sorted(d.status for d in engine.webhook_deliveries(tenant, hook).data)
     assert states == ["cancelled", "cancelled", "failed"] and _due(engine) == []
+
+
+def test_a_late_410_after_a_resume_does_not_disable_again(engine, tenant):
+    """Two attempts in flight both answer 410: the first disables the endpoint and cancels the
+    second, a user resumes the endpoint, then the second's answer comes. It is not recorded
+    (cancelled in flight), so it must not disable the endpoint either."""
+    hook, ek = _hook(engine, tenant)
+    engine.writer.run(_Enqueue(ek, 2))
+    first, second = _claim(engine)
+    assert _record(engine, [_outcome(first, 410, "HTTP 410")], WebhookConfig()) == 1
+    assert engine.webhook(tenant, hook).status == "disabled"
+    engine.update_webhook(tenant, hook, webhooks.WebhookPatch(status="active"))
+    assert _record(engine, [_outcome(second, 410, "HTTP 410")], WebhookConfig()) == 0
+    assert engine.webhook(tenant, hook).status == "active"
+    states = sorted(d.status for d in engine.webhook_deliveries(tenant, hook).data)
+    assert states == ["cancelled", "failed"]
+
+
+def test_only_410s_whose_outcome_is_recorded_disable(engine, tenant):
+    _, ek = _hook(engine, tenant)
+    engine.writer.run(_Enqueue(ek, 2))
+    first, second = _claim(engine)
+    gone = [_outcome(first, 410), _outcome(second, 410)]
+    with engine.store.read_book() as txn:
+        assert attempts.gone_endpoints(txn, engine.store, gone) == {ek}
+    _record(engine, [_outcome(first, 200)], WebhookConfig())
+    with engine.store.read_book() as txn:  # the first is delivered: only the second counts
+        assert attempts.gone_endpoints(txn, engine.store, gone) == {ek}
+        assert attempts.gone_endpoints(txn, engine.store, gone[:1]) == set()
+
+
+def test_a_410_leaves_a_paused_endpoint_paused(engine, tenant):
+    """A user paused the endpoint while the attempt was in flight: it stays paused (it sends
+    and queues nothing either way), the 410 fails the delivery and cancels the rest."""
+    hook, ek = _hook(engine, tenant)
+    engine.writer.run(_Enqueue(ek, 2))
+    first = _claim(engine, room=lambda e: 1)[0]
+    engine.update_webhook(tenant, hook, webhooks.WebhookPatch(status="paused"))
+    assert _record(engine, [_outcome(first, 410, "HTTP 410")], WebhookConfig()) == 1
+    assert engine.webhook(tenant, hook).status == "paused"
+    states = sorted(d.status for d in engine.webhook_deliveries(tenant, hook).data)
+    assert states == ["cancelled", "failed"]
+
+
+def test_disabling_changes_only_an_active_endpoint(engine, tenant):
+    _, ek = _hook(engine, tenant)
+    engine.writer.run(webhooks.Disable(ek, "first"))
+    with engine.store.read() as txn:
+        before = webhooks.find(txn, engine.store, ek)
+        version = webhooks.version(txn, engine.store, tenant.prefix)
+    engine.writer.run(webhooks.Disable(ek, "second"))
+    with engine.store.read() as txn:
+        assert webhooks.find(txn, engine.store, ek) == before  # reason and time kept
+        assert webhooks.version(txn, engine.store, tenant.prefix) == version
+    assert before.status == "disabled" and before.disabled_reason == "first"
+
+
+def test_a_slack_410_fails_only_its_delivery(engine, tenant):
+    ek = outbox.endpoint_key(tenant.prefix, publish.slack_endpoint_id(None))
+    assert attempts.is_slack(ek)
+    engine.writer.run(_SlackEnqueue(ek, 2))
+    first = _claim(engine, room=lambda e: 1)[0]
+    gone = _outcome(first, 410, "HTTP 410")
+    with engine.store.read_book() as txn:
+        assert attempts.gone_endpoints(txn, engine.store, [gone]) == set()
+    assert _record(engine, [gone], WebhookConfig()) == 1
+    assert len(_keys(engine, b"Q" + ek)) == 1  # the other one is still queued
+
+
+class _SlackEnqueue(_Enqueue):
+    def apply(self, ctx) -> list[str]:
+        return [
+            outbox.enqueue(ctx.txn, ctx.store, self.ek, "slack", "rule_match", b"{}", ctx.now_us)
+            for _ in range(self.n)
+        ]
 
 
 def test_records_of_an_earlier_version_move_into_the_book(engine, tenant):
