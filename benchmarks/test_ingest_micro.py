@@ -14,7 +14,9 @@ Groups (see conftest.py for the ratio printed at the end):
   validation, queue, apply, flush, commit, fsync) / one durable LMDB commit of the same
   number of bytes in the same store (baseline: the disk's floor); beside them the same commit
   under a new key each time, which grows the file as every new segment does;
-- store-event: one event the same way / one durable LMDB commit of ~300 bytes (baseline).
+- store-event: one event the same way / one durable LMDB commit of ~300 bytes (baseline);
+- write-fault-check: the check every group makes for the store-wide stop of writes (a `stat`
+  of the marker) / one event stored durably (baseline): its share of the smallest group.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from engine import events as ev
 from engine.columns import encode_fixed, encode_var
 from engine.dictionary import Interner
 from engine.timeutil import now_us
+from engine.write_fault import WriteFault
 from engine.writer import WriteContext
 
 BODY = json.dumps(
@@ -206,3 +209,16 @@ def test_baseline_durable_commit_of_event_bytes(benchmark, engine):
 def test_store_single_event_durably(benchmark, engine, tenant):
     event = ev.decode_event(BODY)
     benchmark(engine.track, tenant, event)
+
+
+@pytest.mark.benchmark(group="write-fault-check")
+def test_baseline_store_single_event_for_the_fault_check(benchmark, engine, tenant):
+    event = ev.decode_event(BODY)
+    benchmark(engine.track, tenant, event)
+
+
+@pytest.mark.benchmark(group="write-fault-check")
+def test_write_fault_check_per_group(benchmark, engine):
+    fault = WriteFault(engine.store.path)
+    assert fault.current() is None
+    benchmark(fault.current)

@@ -9,6 +9,10 @@ Schema, taught to the generator.
 - `x-state-dependent-fields` (error fields whose 400 depends on what is stored: a cursor not
   issued, a name taken, a list reference to no such list): a valid request refused with a 400
   naming such a field is not a contract failure.
+- The ids in `SIGNALPOST_CONTRACT_KEPT_IDS` (comma-separated) are what the contract test seeds
+  for operations that need something stored (a failed delivery to replay, a rule). The
+  generator learns ids it reads in answers and would delete these before they are used, so no
+  case deletes them.
 
 The CLI loads this module with SCHEMATHESIS_HOOKS=openapi_hooks (tests/e2e on PYTHONPATH);
 the pytest contract tests import it.
@@ -17,6 +21,7 @@ the pytest contract tests import it.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -39,6 +44,9 @@ schemathesis.openapi.format("date-time", _RECENT.map(lambda d: d.isoformat() + "
 schemathesis.openapi.format(
     "date", st.dates(min_value=date(2020, 1, 1), max_value=_NOW.date()).map(date.isoformat)
 )
+
+
+_KEPT_IDS = frozenset(filter(None, os.environ.get("SIGNALPOST_CONTRACT_KEPT_IDS", "").split(",")))
 
 
 def _extension(case: schemathesis.Case, name: str) -> list[Any]:
@@ -80,6 +88,14 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
         for obj in list(_objects(case.body)):
             _order(obj, earlier, later)
     return case
+
+
+@schemathesis.hook
+def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> bool:
+    if case.method.upper() != "DELETE":
+        return True
+    values = (case.path_parameters or {}).values()
+    return not any(isinstance(value, str) and value in _KEPT_IDS for value in values)
 
 
 def _matches(field: str, patterns: list[str]) -> bool:
