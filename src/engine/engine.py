@@ -226,6 +226,7 @@ class Engine(Queries, WebhookCalls):
         header_ua: str | None,
         forwarded: bool,
         trusted: bool,
+        at_us: int | None = None,
     ) -> _ident.IdentifyDevice:
         prepared = _ident.prepare(
             request,
@@ -234,7 +235,7 @@ class Engine(Queries, WebhookCalls):
             header_ua=header_ua,
             forwarded=forwarded,
             trusted_mobile=trusted,
-            received_us=now_us(),
+            received_us=now_us() if at_us is None else at_us,
         )
         return _ident.IdentifyDevice(tenant, prepared)
 
@@ -247,9 +248,11 @@ class Engine(Queries, WebhookCalls):
         header_ua: str | None = None,
         forwarded: bool = False,
         trusted: bool = True,
+        at_us: int | None = None,
     ) -> _ident.IdentificationEvent:
-        """Identify one agent call; `trusted` (a secret key) allows the mobile fields."""
-        op = self._identify_op(tenant, request, client_ip, header_ua, forwarded, trusted)
+        """Identify one agent call; `trusted` (a secret key) allows the mobile fields. `at_us`
+        replays recorded traffic at the instant it was received (default: now)."""
+        op = self._identify_op(tenant, request, client_ip, header_ua, forwarded, trusted, at_us)
         return self.writer.run(op)
 
     async def identify_device_async(
