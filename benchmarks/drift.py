@@ -1,223 +1,126 @@
-"""Drift simulation: do devices keep their visitor id as they change, without merging?
+"""Drift benchmark: do devices keep their visitor id over 60 days of realistic change, and do
+near-identical devices stay apart?
 
-Synthetic devices draw their components from pools shaped like real ones (GPU, screen, fonts per
-OS, hardware). Over several visits each device drifts the way real ones do: browser updates (new
-major version, often a new canvas rendering and WebGL extension list), time-zone travel, new
-fonts, a second screen, cleared cookies and private windows (no stored id). Every visit goes
-through the real engine (`Engine.identify_device`, the same path as the HTTP endpoint).
+A fleet (benchmarks/_fleet: populations, networks, release calendars and drift events are
+described in its modules' docstrings) visits the real engine in time order: every visit of
+every device is one `Engine.identify_device` call at its simulated instant (`at_us`), over the
+60 days ending 2026-12-03, interleaved across the fleet as real traffic is. The agent's side is
+simulated too: the visitor id of each answer is stored (cookie and localStorage) and sent back
+unless the window is private, the user or the browser cleared it, or Safari's ITP expired it.
 
-Reported:
-- keep rate: visits after the first that got the device's first visitor id;
-- false-merge rate: visits answered with a visitor id first given to another device;
-- look-alikes: devices whose first visit already had the exact features of an earlier device
-  (identical hardware and software: no fingerprint can tell them apart without a stored id).
+Populations: ~35 % near-identical phones (popular models, identical software, differing in
+language, time zone and network), ~20 % corporate laptops (five images, fifteen offices, one
+NAT address per office), ~45 % consumer machines (diverse pools).
 
-    python benchmarks/drift.py [--devices 3000] [--visits 8] [--seed 7] [--out results/drift.json]
+Ground truth (see _fleet/truth.py for the exact definitions): an answer is right when its id is
+the device's own first id, a merge when the id was first issued to another device, a split when
+a fresh id is issued to a device that already had one. A device is near-identical when another
+device would, at the instant of its first visit, send exactly its components apart from
+languages, time zone, storage and the stored id (normal window, primary screen, no farbling).
+
+Reported, overall and per group (near-identical, distinguishable, populations): false-merge rate
+(share of answers whose id was first issued to another device), with and without a stored id;
+keep rate of later visits (answer = own first id), with and without a stored id; splits; the
+share of `visitorFound: true` answers that are merges; a calibration table (bands of 0.1 of
+confidence: count, mean confidence, accuracy = share right, also split by visitorFound) with the
+expected calibration error ECE = sum over bands of n_b/N * |accuracy_b - confidence_b|.
+
+    python benchmarks/drift.py [--devices 5000] [--visits 8] [--seed 7] [--out FILE] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import hashlib
-import json
 import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import msgspec
 
+from _fleet.build import build_fleet
+from _fleet.truth import Row, label_near_identical, summarize, table
+from _fleet.visit import answered, make_visit
 from engine import Engine
 from engine.device import AgentRequest
+from engine.timeutil import iso
 from report import emit
 
-OSES = [
-    ("Windows", "Win32", "Windows NT 10.0; Win64; x64", 0.45),
-    ("macOS", "MacIntel", "Macintosh; Intel Mac OS X 10_15_7", 0.25),
-    ("Linux", "Linux x86_64", "X11; Linux x86_64", 0.10),
-    ("Android", "Linux armv8l", "Linux; Android 14; K", 0.12),
-    ("iOS", "iPhone", "iPhone; CPU iPhone OS 17_4 like Mac OS X", 0.08),
-]
-GPUS = {
-    "Windows": [f"ANGLE (NVIDIA, NVIDIA GeForce {m} Direct3D11)" for m in
-                ("GTX 1050", "GTX 1060", "GTX 1650", "RTX 2060", "RTX 3060", "RTX 3070", "RTX 4060", "RTX 4070")]
-    + [f"ANGLE (Intel, Intel(R) {m} Graphics Direct3D11)" for m in ("UHD 620", "UHD 630", "Iris Xe", "HD 520")]
-    + [f"ANGLE (AMD, AMD Radeon {m} Direct3D11)" for m in ("RX 580", "RX 6600", "Vega 8", "RX 7600")],
-    "macOS": ["Apple M1", "Apple M1 Pro", "Apple M2", "Apple M2 Pro", "Apple M3", "Apple M3 Pro",
-              "Intel(R) Iris(TM) Plus Graphics 655", "AMD Radeon Pro 5500M"],
-    "Linux": ["Mesa Intel(R) UHD Graphics 620", "Mesa Intel(R) Xe Graphics", "AMD Radeon RX 6700 XT",
-              "NVIDIA GeForce RTX 3080/PCIe/SSE2", "llvmpipe (LLVM 15.0.6, 256 bits)"],
-    "Android": ["Adreno (TM) 640", "Adreno (TM) 650", "Adreno (TM) 730", "Mali-G78", "Mali-G710", "Xclipse 920"],
-    "iOS": ["Apple GPU"],
-}  # fmt: skip
-SCREENS = {
-    "Windows": [(1920, 1080), (1366, 768), (2560, 1440), (1536, 864), (1440, 900), (3840, 2160), (1600, 900)],
-    "macOS": [(1440, 900), (1512, 982), (1728, 1117), (2560, 1440), (1680, 1050), (1920, 1080)],
-    "Linux": [(1920, 1080), (2560, 1440), (1366, 768), (3840, 2160)],
-    "Android": [(412, 915), (393, 873), (360, 800), (384, 854), (412, 892)],
-    "iOS": [(390, 844), (393, 852), (430, 932), (375, 812), (428, 926)],
-}  # fmt: skip
-BASE_FONTS = {
-    "Windows": ["Arial", "Calibri", "Cambria", "Consolas", "Segoe UI", "Tahoma", "Verdana", "Georgia"],
-    "macOS": ["Helvetica", "Helvetica Neue", "Menlo", "Monaco", "SF Pro Text", "Georgia", "Palatino"],
-    "Linux": ["DejaVu Sans", "DejaVu Serif", "Liberation Sans", "Liberation Mono", "Ubuntu", "Cantarell"],
-    "Android": ["Roboto", "Noto Sans", "Droid Sans", "Noto Color Emoji"],
-    "iOS": ["Helvetica", "Helvetica Neue", "SF Pro Text", "Menlo"],
-}  # fmt: skip
-EXTRA_FONTS = [f"Font {i:02d}" for i in range(80)]
-ZONES = ["Europe/Berlin", "Europe/London", "America/New_York", "America/Los_Angeles", "Asia/Tokyo",
-         "Europe/Paris", "America/Chicago", "Asia/Kolkata", "Australia/Sydney", "America/Sao_Paulo"]  # fmt: skip
-LANGS = [["en-US", "en"], ["de-DE", "de", "en"], ["fr-FR", "fr"], ["ja-JP", "ja"], ["en-GB", "en"],
-         ["es-ES", "es"], ["pt-BR", "pt"]]  # fmt: skip
-IPS = [f"81.{a}.{b}.{c}" for a in range(2, 6) for b in range(0, 4) for c in range(1, 40)]
-
-
-def _h(*parts: object) -> str:
-    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
-
-
-class Device:
-    def __init__(self, rng: random.Random, index: int) -> None:
-        os_name, platform, ua_os, _ = rng.choices(OSES, weights=[o[3] for o in OSES])[0]
-        self.index = index
-        self.os = os_name
-        self.platform = platform
-        self.ua_os = ua_os
-        self.browser = "Safari" if os_name == "iOS" else rng.choices(
-            ["Chrome", "Firefox", "Edge", "Safari"],
-            weights=[0.65, 0.12, 0.13, 0.10 if os_name == "macOS" else 0.0],
-        )[0]  # fmt: skip
-        self.major = rng.randint(118, 124)
-        self.gpu = rng.choice(GPUS[os_name])
-        self.driver = rng.randint(0, 30)  # driver/build variation behind the same GPU name
-        self.screen = rng.choice(SCREENS[os_name])
-        self.second_screen = rng.choice(SCREENS[os_name])
-        self.on_second = False
-        self.cores = rng.choice([2, 4, 6, 8, 10, 12, 16])
-        self.memory = rng.choice([2, 4, 8])
-        self.fonts = BASE_FONTS[os_name] + rng.sample(EXTRA_FONTS, rng.randint(0, 10))
-        self.zone = rng.choice(ZONES)
-        self.langs = rng.choice(LANGS)
-        self.ext_version = 0
-        self.canvas_version = 0
-        self.ip = rng.choice(IPS)
-        self.stored: str | None = None
-
-    def components(self, private: bool) -> dict:
-        w, h = self.second_screen if self.on_second else self.screen
-        if self.browser == "Firefox":
-            ua = f"Mozilla/5.0 ({self.ua_os}; rv:{self.major}.0) Gecko/20100101 Firefox/{self.major}.0"
-        elif self.browser == "Safari":
-            ua = f"Mozilla/5.0 ({self.ua_os}) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.{self.major - 118} Safari/605.1.15"
-        else:
-            edge = f" Edg/{self.major}.0.0.0" if self.browser == "Edge" else ""
-            ua = f"Mozilla/5.0 ({self.ua_os}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{self.major}.0.0.0 Safari/537.36{edge}"
-        c = {
-            "userAgent": ua,
-            "platform": self.platform,
-            "languages": self.langs,
-            "timezone": self.zone,
-            "screen": {"w": w, "h": h, "colorDepth": 24},
-            "hardwareConcurrency": self.cores,
-            "deviceMemory": self.memory if self.browser != "Firefox" else None,
-            "maxTouchPoints": 5 if self.os in ("Android", "iOS") else 0,
-            "canvas": _h("canvas", self.gpu, self.driver, self.os, self.browser, self.canvas_version),
-            "webgl": {
-                "vendor": self.gpu.split(" ")[0],
-                "renderer": self.gpu,
-                "extensions": [f"EXT_{i}" for i in range(20 + self.ext_version % 3)],
-            },
-            "audio": _h("audio", self.os, self.browser, self.cores > 8),
-            "fonts": self.fonts,
-            "math": _h("math", self.os, self.browser),
-            "storage": {"quota": 300_000_000 if private else 80_000_000_000},
-        }  # fmt: skip
-        if self.browser in ("Chrome", "Edge"):
-            c["clientHints"] = {
-                "brands": [{"brand": "Chromium", "version": str(self.major)}],
-                "platform": {"iOS": "iOS", "macOS": "macOS"}.get(self.os, self.os),
-                "mobile": self.os in ("Android", "iOS"),
-            }
-        return c
-
-    def drift(self, rng: random.Random) -> list[str]:
-        changes = []
-        if rng.random() < 0.25:
-            self.major += 1
-            changes.append("browser_update")
-            if rng.random() < 0.5:
-                self.canvas_version += 1
-                changes.append("canvas")
-            if rng.random() < 0.3:
-                self.ext_version += 1
-        if rng.random() < 0.05:
-            self.zone = rng.choice(ZONES)
-            self.ip = rng.choice(IPS)
-            changes.append("travel")
-        if rng.random() < 0.04:
-            self.fonts = [*self.fonts, rng.choice(EXTRA_FONTS)]
-            changes.append("font")
-        if self.os not in ("Android", "iOS") and rng.random() < 0.06:
-            self.on_second = not self.on_second
-            changes.append("screen")
-        return changes
+QUICK_DEVICES = 250
 
 
 def simulate(devices: int, visits: int, seed: int) -> dict:
-    rng = random.Random(seed)
-    fleet = [Device(rng, i) for i in range(devices)]
-    owner: dict[str, int] = {}  # visitor id -> device that got it first
-    first_id: dict[int, str] = {}
-    kept = later = merged = total = lookalike = 0
-    seen_features: set[str] = set()
+    built = time.perf_counter()
+    fleet = build_fleet(devices, visits, seed)
+    label_near_identical(fleet.devices)
+    built = time.perf_counter() - built
+    owner: dict[str, int] = {}  # visitor id -> the device it was first issued to
+    own: dict[int, str] = {}  # device -> its own first id
+    rows: list[Row] = []
+    counts: Counter[str] = Counter()
+    started_right: dict[int, bool] = {}
+    rng = random.Random(f"{seed}/visits")
+    engine_seconds = 0.0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp) / "data") as engine:
         ws = engine.create_workspace("drift", "scale")
         tenant = engine.authenticate(ws.keys.sk_live).tenant
-        schedule = [(v, d) for v in range(visits) for d in range(devices)]
-        for visit, index in schedule:
-            device = fleet[index]
-            if visit > 0:
-                device.drift(rng)
-            private = rng.random() < 0.1
-            cleared = rng.random() < 0.3
-            comps = device.components(private)
-            if visit == 0:
-                key = json.dumps(comps, sort_keys=True)
-                lookalike += key in seen_features
-                seen_features.add(key)
-            stored = None if (private or cleared) else device.stored
+        for t_us, index, number in fleet.schedule:
+            device = fleet.devices[index]
+            visit = make_visit(device, t_us, fleet.networks, rng)
             request = msgspec.convert(
-                {"components": copy.deepcopy(comps), "storedVisitorId": stored}, AgentRequest
+                {"components": visit.components, "storedVisitorId": visit.stored}, AgentRequest
             )
+            call = time.perf_counter()
             event = engine.identify_device(
-                tenant, request, client_ip=device.ip, header_ua=comps["userAgent"]
-            )
+                tenant, request, client_ip=visit.ip,
+                header_ua=visit.components["userAgent"], at_us=t_us,
+            )  # fmt: skip
+            engine_seconds += time.perf_counter() - call
             vid = event.visitorId
-            total += 1
-            if not private:
-                device.stored = vid
-            owner.setdefault(vid, index)
-            if owner[vid] != index:
-                merged += 1
-            if visit == 0:
-                first_id[index] = vid
+            if not event.visitorFound:
+                owner.setdefault(vid, index)
+                outcome = "split" if index in own else "right"
+                own.setdefault(index, vid)
             else:
-                later += 1
-                kept += vid == first_id[index]
+                first_owner = owner.setdefault(vid, index)
+                outcome = ("merge" if first_owner != index
+                           else "right" if own.get(index) == vid else "stale")  # fmt: skip
+            flags = visit.flags
+            started_right.setdefault(index, outcome == "right")
+            answered(device, t_us, vid, flags["private"])
+            extra = ("travel",) * flags["travel"] + ("other_screen",) * flags["other_screen"]
+            rows.append(Row(device.population, device.near_identical, number > 0,
+                            visit.stored is not None, flags["private"], flags["noise"],
+                            event.visitorFound, event.confidence, outcome, flags["network"],
+                            (*flags["changes"], *extra), started_right[index]))  # fmt: skip
+            counts["stored_id_sent"] += visit.stored is not None
+            for name in ("private", "farbled", "noise", "travel", "other_screen", "itp_expired",
+                         "cleared"):  # fmt: skip
+                counts[name] += bool(flags[name])
+            counts[f"network_{flags['network']}"] += 1
+            for change in flags["changes"]:
+                counts[f"after_{change}_change"] += 1
     elapsed = time.perf_counter() - started
+    population = Counter(d.population for d in fleet.devices)
+    near = Counter(d.population for d in fleet.devices if d.near_identical)
     return {
+        "seed": seed,
         "devices": devices,
         "visits_per_device": visits,
-        "identifications": total,
-        "keep_rate": kept / later if later else 1.0,
-        "false_merge_rate": merged / total if total else 0.0,
-        "lookalike_devices": lookalike,
+        "identifications": len(rows),
+        "simulated_span": [iso(fleet.schedule[0][0]), iso(fleet.schedule[-1][0])],
+        "populations": {
+            p: {"devices": n, "near_identical": near[p]} for p, n in population.items()
+        },
+        "near_identical_devices": sum(near.values()),
+        "visit_counts": dict(sorted(counts.items())),
+        **summarize(rows),
+        "seconds_building_fleet": round(built, 2),
         "seconds": round(elapsed, 2),
-        "identifications_per_second_in_process": round(total / elapsed, 1),
-        "seed": seed,
+        "identifications_per_second_in_process": round(len(rows) / engine_seconds, 1),
     }
 
 
@@ -225,16 +128,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--devices", type=int, default=3000)
+    parser.add_argument("--devices", type=int, default=5000)
     parser.add_argument("--visits", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_DEVICES} devices")
     args = parser.parse_args(argv)
-    result = simulate(args.devices, args.visits, args.seed)
+    devices = QUICK_DEVICES if args.quick else args.devices
+    result = simulate(devices, args.visits, args.seed)
+    print(table(result))
+    print()
+    g = result["groups"]
     emit(
         result,
-        f"keeps id: {result['keep_rate']:.4%} (target >= 99.5%)   "
-        f"false merges: {result['false_merge_rate']:.4%} (target <= 0.1%)",
+        f"false merges {g['all']['false_merge_rate']:.4%} (near-identical "
+        f"{g['near-identical']['false_merge_rate'] or 0:.4%}); keeps id with a stored id "
+        f"{g['all']['keep_rate_with_stored_id']:.4%}, without (distinguishable) "
+        f"{g['distinguishable']['keep_rate_without_stored_id'] or 0:.4%}; "
+        f"ECE {result['calibration']['ece']:.4f}",
         args.out,
     )
     return 0
