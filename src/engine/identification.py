@@ -17,23 +17,24 @@ from typing import Any
 
 import msgspec
 
-from . import lists, matching, pending_rows, publish, rule_store, workspaces
+from . import linkage, lists, matching, pending_rows, publish, rule_store, visitor_index, workspaces
 from .device import AgentRequest
 from .ipintel import IpInfo, IpIntelligence
 from .matching import Features
+from .population import Population
 from .scores import Scores, Velocity, compute
 from .segments import NO_VALUE, SCHEMAS
 from .signals import Signals, UserAgentInfo, evaluate
 from .tenant import Tenant
 from .timeutil import iso
-from .velocity import velocity_of
+from .velocity import address_visitors, velocity_of
+from .visitor_index import holders
 from .visitor_records import (
     MAX_LINKED,
     DeviceProfile,
     EventSummary,
     VisitorRecord,
     band_index_key,
-    band_remove,
     decode_record,
     doc_key,
     encode_record,
@@ -53,7 +54,8 @@ CITY_KIND = b"y"
 DEVICE_TYPE_KIND = b"d"
 OS_KIND = b"o"
 _ALPHABET = string.ascii_letters + string.digits
-_BAND_FANOUT = 32  # visitors remembered per band key: enough for look-alike devices
+# A stored id the device still agrees with: the agent kept it, so it is this browser's own.
+STORED_ID_CONFIDENCE = 0.995
 _MAX_DEVICES = 20
 
 # The `verdict` column: 0 when no rule was configured.
@@ -89,7 +91,6 @@ def signal_bits(s: Signals, blocklisted: bool) -> int:
 
 
 _json = msgspec.json.Encoder()
-_ids_dec = msgspec.msgpack.Decoder(list[str])
 
 
 class ScreenSize(msgspec.Struct):
@@ -258,8 +259,7 @@ class IdentifyDevice:
                 id=new_visitor_id(), first_seen_us=now, last_seen_us=now, total=0,
                 features=p.features, exact=None, bands=[], devices=[], linked=[], ips=[],
             )  # fmt: skip
-            confidence = matching.new_visitor_confidence(p.features)
-        self._reindex(ctx, record)
+        self._reindex(ctx, record, new_visitor=not found)
         record.features = p.features
         record.last_seen_us = now
         record.total += 1
@@ -331,69 +331,38 @@ class IdentifyDevice:
             lists.apply_side_effects(ctx, self.tenant, rule.action.sideEffects, event.visitorId)
 
     def _match(self, ctx: WriteContext) -> tuple[VisitorRecord | None, float]:
+        """The visitor this device is, and the probability that the answer is right."""
         p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors
         stored_id = p.request.storedVisitorId
         if stored_id and stored_id.startswith("pv_"):
             raw = txn.get(visitor_key(prefix, stored_id), db=db)
             if raw is not None:
                 record = decode_record(raw)
-                score = matching.similarity(p.features, record.features)
-                if score >= matching.STORED_ID_THRESHOLD:
-                    return record, round(min(0.999, 0.9 + 0.099 * score), 3)
-        if p.exact is not None:
-            vid = txn.get(exact_index_key(prefix, p.exact), db=db)
-            if vid is not None:
-                raw = txn.get(visitor_key(prefix, bytes(vid).decode()), db=db)
-                if raw is not None:
-                    return decode_record(raw), 0.97
-        if matching.coverage(p.features) < matching.MIN_COVERAGE:
-            return None, 0.0
-        candidates: dict[str, None] = {}
+                if linkage.same_device(p.features, record.features):
+                    return record, STORED_ID_CONFIDENCE
+        if p.exact is None:  # too little reported to tell this device from others
+            return None, matching.new_visitor_confidence(p.features)
+        candidates = dict.fromkeys(holders(txn, db, exact_index_key(prefix, p.exact)))
         for band in p.bands:
-            raw = txn.get(band_index_key(prefix, band), db=db)
-            if raw is not None:
-                candidates.update(dict.fromkeys(_ids_dec.decode(raw)))
-        best, best_score = None, 0.0
-        for vid in candidates:
-            raw = txn.get(visitor_key(prefix, vid), db=db)
-            if raw is None:
-                continue
-            record = decode_record(raw)
-            same_network = any(ip == p.ip.address for ip, _ in record.ips)
-            same, score = matching.matches(p.features, record.features, same_network)
-            if same and score > best_score:
-                best, best_score = record, score
-        if best is not None:
-            return best, matching.fuzzy_confidence(best_score)
-        return None, 0.0
+            candidates.update(dict.fromkeys(holders(txn, db, band_index_key(prefix, band))))
+        address = p.ip.address
+        request = linkage.Request(
+            p.features, p.exact, p.bands, address,
+            address_visitors(txn, db, prefix, address, p.received_us), Population(txn, db, prefix),
+        )  # fmt: skip
+        records = (
+            decode_record(raw)
+            for vid in candidates
+            if (raw := txn.get(visitor_key(prefix, vid), db=db)) is not None
+        )
+        return linkage.decide(request, records)
 
-    def _reindex(self, ctx: WriteContext, record: VisitorRecord) -> None:
-        """Point the exact and band indexes at this visitor's current features."""
-        p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors
-        if record.exact is not None and record.exact != p.exact:
-            key = exact_index_key(prefix, record.exact)
-            if txn.get(key, db=db) == record.id.encode():
-                txn.delete(key, db=db)
-        if p.exact is not None:
-            key, vid = exact_index_key(prefix, p.exact), record.id.encode()
-            if txn.get(key, db=db) != vid:  # a put dirties a page even when nothing changes
-                txn.put(key, vid, db=db)
-        record.exact = p.exact
-        if record.bands == p.bands:
-            return  # a returning device with unchanged features: its band entries stand
-        new_bands = set(p.bands)
-        for band in record.bands:
-            if band not in new_bands:
-                band_remove(txn, db, band_index_key(prefix, band), record.id)
-        for band in p.bands:
-            key = band_index_key(prefix, band)
-            raw = txn.get(key, db=db)
-            ids = _ids_dec.decode(raw) if raw is not None else []
-            if record.id in ids:
-                continue
-            ids.append(record.id)
-            txn.put(key, encode_record(ids[-_BAND_FANOUT:]), db=db)
-        record.bands = list(p.bands)
+    def _reindex(self, ctx: WriteContext, record: VisitorRecord, new_visitor: bool) -> None:
+        p = self.p
+        visitor_index.move(
+            ctx.txn, ctx.store.visitors, self.tenant.prefix, record, p.features, p.exact, p.bands,
+            new_visitor=new_visitor,
+        )  # fmt: skip
 
     def _remember_device(self, record: VisitorRecord, now: int) -> None:
         d, stamp = self.p.device, iso(now)

@@ -1,15 +1,9 @@
-"""Visitor matching: which known device, if any, sent these components.
+"""The features of a device and the keys that find its visitor.
 
-Three steps, most certain first:
-1. the visitor id the agent stored (cookie, localStorage), when the device still agrees with it;
-2. an exact match of the stable components (what stays when cookies are cleared or a private
-   window is opened);
-3. a fuzzy match: candidates come from locality-sensitive "bands" (hashes of small groups of
-   components, so that any one change leaves other bands intact) and are scored by a weighted
-   similarity in which each component's weight reflects how stable and how distinctive it is.
-
-docs/identification.md explains the weights and the trade-off between keeping a drifting device
-and merging two different ones.
+Components are normalised into features; the exact key (every stable feature, with languages
+and time zone) and the band keys (small groups of features, so that any one change leaves
+other bands intact) index visitors. Which candidate is the device is weighed in `linkage.py`;
+docs/identification.md explains both.
 """
 
 from __future__ import annotations
@@ -19,7 +13,8 @@ import msgspec
 from .device import Components, digest
 from .signals import user_agent
 
-# Weight of each feature in the similarity: distinctive and stable features weigh most.
+# How much each feature tells about a device (distinctive and stable ones most): a device whose
+# features weigh too little in all is not matched at all.
 WEIGHTS: dict[str, float] = {
     "canvas": 3.0,
     "webgl_renderer": 2.5,
@@ -57,12 +52,7 @@ BANDS: tuple[tuple[str, ...], ...] = (
 )
 _BAND_SETS = [frozenset(names) for names in BANDS]
 _BAND_TAGS = [bytes([number]) for number in range(len(BANDS))]
-MATCH_THRESHOLD = 0.75
-# Features that tell two devices of one model apart; see `matches`.
-DISTINCTIVE = frozenset({"canvas", "webgl_renderer", "audio", "fonts", "hardware", "languages"})
-MAX_DISTINCTIVE_MISMATCHES = 1
 MIN_COVERAGE = 0.6
-STORED_ID_THRESHOLD = 0.6
 
 
 class Features(msgspec.Struct, array_like=True):
@@ -113,11 +103,21 @@ def coverage(f: Features) -> float:
     return sum(WEIGHTS[name] for name in f.values if name in WEIGHTS) / TOTAL_WEIGHT
 
 
-def exact_key(f: Features) -> bytes | None:
-    """None when too little is known to claim that equal keys mean one device."""
+def model_key(f: Features) -> bytes | None:
+    """The stable features alone: every device of one model, image and software shares it.
+    None when too little is known to claim that equal keys mean one kind of device."""
     if coverage(f) < MIN_COVERAGE:
         return None
     return digest(*(f.values.get(name, "") for name in EXACT))
+
+
+def exact_key(f: Features) -> bytes | None:
+    """The model key with languages and time zone: what clearing storage or opening a private
+    window leaves unchanged. Look-alike devices in one place still share it."""
+    model = model_key(f)
+    if model is None:
+        return None
+    return digest(model.hex(), f.values.get("languages", ""), f.values.get("timezone", ""))
 
 
 def band_keys(f: Features) -> list[bytes]:
@@ -128,59 +128,6 @@ def band_keys(f: Features) -> list[bytes]:
         for number, names in enumerate(BANDS)
         if present >= _BAND_SETS[number]
     ]
-
-
-def _fonts_agree(a: list[str], b: list[str]) -> bool:
-    # Installing or removing one font is drift; two different devices differ in several.
-    return len(set(a) ^ set(b)) <= 1
-
-
-def compare(a: Features, b: Features) -> tuple[float, int]:
-    """Weighted share of agreeing features among those both sides report, and how many of the
-    distinctive features disagree."""
-    total = agree = 0.0
-    strong_mismatches = 0
-    for name, weight in WEIGHTS.items():
-        va, vb = a.values.get(name), b.values.get(name)
-        if va is None or vb is None:
-            continue
-        total += weight
-        same = _fonts_agree(a.fonts, b.fonts) if name == "fonts" else va == vb
-        if same:
-            agree += weight
-        elif name in DISTINCTIVE:
-            strong_mismatches += 1
-    return (agree / total if total else 0.0), strong_mismatches
-
-
-def similarity(a: Features, b: Features) -> float:
-    return compare(a, b)[0]
-
-
-def matches(a: Features, b: Features, same_network: bool) -> tuple[bool, float]:
-    """Same device? Real drift changes one distinctive feature at a time (a browser update
-    re-renders the canvas, a font gets installed), while two devices of one model differ in
-    several. So one distinctive feature may disagree, but only when the request comes from an
-    address the candidate used in the last day; from elsewhere all must agree. The weighted
-    agreement must reach the threshold either way."""
-    score, strong = compare(a, b)
-    allowed = MAX_DISTINCTIVE_MISMATCHES if same_network or _updated(a, b) else 0
-    return strong <= allowed and score >= MATCH_THRESHOLD, score
-
-
-def _updated(new: Features, old: Features) -> bool:
-    """A newer browser version with a new canvas: browser updates re-render the canvas."""
-    try:
-        newer = int(new.values.get("version", "")) > int(old.values.get("version", ""))
-    except ValueError:
-        return False
-    return newer and new.values.get("canvas") != old.values.get("canvas")
-
-
-def fuzzy_confidence(score: float) -> float:
-    """Map a similarity above the threshold to a confidence between 0.80 and 0.96."""
-    span = (score - MATCH_THRESHOLD) / (1.0 - MATCH_THRESHOLD)
-    return round(0.80 + 0.16 * max(0.0, min(1.0, span)), 3)
 
 
 def new_visitor_confidence(f: Features) -> float:

@@ -47,6 +47,17 @@ def ip_visitors(
 IpCache = dict[bytes, tuple[bytes, list[tuple[str, int]]]]
 
 
+def address_visitors(
+    txn: lmdb.Transaction, db: lmdb._Database, prefix: bytes, address: str, now: int
+) -> int:
+    """Visitors seen on this address in the last day (up to MAX_IP_VISITORS)."""
+    raw = txn.get(ip_index_key(prefix, address), db=db)
+    if raw is None:
+        return 0
+    day_cut = now - DAY_US
+    return sum(1 for _, ts in _ip_visitors_dec.decode(raw) if ts > day_cut)
+
+
 def velocity_of(
     txn: lmdb.Transaction,
     db: lmdb._Database,

@@ -2,7 +2,8 @@
 their indexes.
 
 visitors database: `V` visitor record and per-visitor event index, `X` exact-match index, `B`
-band index, `I` address index. idents database: `r` event document, `t` time index.
+band index, `I` address index, `F` population counts (population.py). idents database: `r`
+event document, `t` time index.
 
 Every identification dirties the pages it writes, and a durable commit costs about one disk write
 per dirty page, so keys are laid out for locality: request ids start with their microsecond
@@ -55,7 +56,6 @@ _record_enc = msgspec.msgpack.Encoder()
 _record_dec = msgspec.msgpack.Decoder(VisitorRecord)
 _summary_dec = msgspec.msgpack.Decoder(EventSummary)
 _ipvis_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
-_bytes_list_dec = msgspec.msgpack.Decoder(list[str])
 
 
 def visitor_key(prefix: bytes, visitor_id: str) -> bytes:
@@ -92,17 +92,6 @@ def decode_record(raw: bytes) -> VisitorRecord:
 
 def decode_summary(raw: bytes) -> EventSummary:
     return _summary_dec.decode(raw)
-
-
-def band_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
-    raw = txn.get(key, db=db)
-    if raw is None:
-        return
-    ids = [v for v in _bytes_list_dec.decode(raw) if v != visitor_id]
-    if ids:
-        txn.put(key, _record_enc.encode(ids), db=db)
-    else:
-        txn.delete(key, db=db)
 
 
 def ip_index_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:

@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 
 from . import identification as ident
-from . import lists, pending_rows
+from . import lists, pending_rows, visitor_index
 from . import visitor_records as records
 from .errors import InvalidInput, NotFound
 from .scan import overlapping
@@ -214,14 +214,8 @@ class DeleteVisitor:
             txn.delete(records.doc_key(prefix, rid), db=store.idents)
             txn.delete(records.time_key(prefix, ts, rid), db=store.idents)
             txn.delete(key, db=store.visitors)
-        # Matching indexes, so that the device gets a new visitor id next time.
-        if record.exact is not None:
-            ekey = records.exact_index_key(prefix, record.exact)
-            if txn.get(ekey, db=store.visitors) == self.visitor_id.encode():
-                txn.delete(ekey, db=store.visitors)
-        for band in record.bands:
-            key = records.band_index_key(prefix, band)
-            records.band_remove(txn, store.visitors, key, self.visitor_id)
+        # Matching indexes and counts, so that the device gets a new visitor id next time.
+        visitor_index.forget(txn, store.visitors, prefix, record)
         for ip, _ in record.ips:
             key = records.ip_index_key(prefix, ip)
             records.ip_index_remove(txn, store.visitors, key, self.visitor_id)

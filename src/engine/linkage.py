@@ -1,0 +1,178 @@
+"""Which stored visitor, if any, sent these features: evidence weighed by how common it is.
+
+Record linkage in the manner of Fellegi and Sunter: each candidate visitor gets odds that the
+request comes from its device, the product of likelihood ratios.
+
+- Agreement says as much as it is rare. Among the visitors of this workspace, how many others
+  would agree as well? For an exact match, the visitors holding the same exact key, plus the
+  devices not seen yet that would: as many as share the model (the stable features) times the
+  share of visitors with these languages and this time zone. For a partial match, the rarest
+  band both share stands for the model. A fingerprint held by 500 visitors gives odds near
+  1/500; one held by none gives high odds.
+- Disagreement costs what the change is worth: each differing feature multiplies the odds by
+  how often one device shows that change between two visits (a browser update often re-renders
+  the canvas; a new GPU almost never appears).
+- The network: a request from an address the candidate used in the last day multiplies the
+  odds by more when few visitors share that address (a household) than when many do (an office
+  or a carrier's NAT); a request from elsewhere lowers them a little.
+
+The best candidate is answered only when it is more likely than every alternative together,
+the new device included; otherwise the device gets a new visitor id. Its probability is the
+answer's confidence, before calibration (`calibration.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import population
+from .device import digest
+from .matching import Features, model_key
+from .population import Population
+from .visitor_records import VisitorRecord
+
+# Probability that one device shows this change between two visits, without and with a newer
+# browser version (updates re-render canvases, audio stacks and extension lists).
+DRIFT: dict[str, float] = {
+    "canvas": 0.05, "audio": 0.03, "webgl_renderer": 0.03, "webgl_ext": 0.1, "screen": 0.1,
+    "hardware": 0.01, "platform": 0.001, "browser": 0.001, "os": 0.001, "math": 0.05,
+    "webgl_vendor": 0.01, "languages": 0.03, "timezone": 0.1, "touch": 0.02, "plugins": 0.1,
+    "vendor": 0.01,
+}  # fmt: skip
+UPDATE_DRIFT: dict[str, float] = {
+    **DRIFT, "canvas": 0.5, "audio": 0.3, "webgl_ext": 0.5, "math": 0.3, "plugins": 0.3,
+}  # fmt: skip
+FONT_DRIFT = 0.01  # another set of fonts
+FONT_PACK_DRIFT = 0.1  # several fonts installed (or removed) at once
+# Devices not seen yet that would share a fingerprint, per visitor seen sharing its model.
+UNSEEN = 0.5
+# Phones are made by the million with identical hardware and software: the first few of a model
+# that a workspace sees are not the only ones there are. Visitors assumed to share the model of
+# a phone, however few have been counted yet.
+PHONE_MODEL_FLOOR = 50
+_PHONES = ("iOS", "Android")
+# The least share of visitors assumed to share a language or a time zone.
+SHARE_FLOOR = 0.02
+EPSILON = 0.03
+# A household address shared with no other visitor, and an address the candidate did not use.
+SAME_ADDRESS = 20.0
+OTHER_ADDRESS = 0.7
+# Another address of the same network: an IPv6 /64 is one household or office (privacy
+# addresses change within it), an IPv4 /24 is only the same provider's pool.
+SAME_SUBNET_V6 = 10.0
+SAME_SUBNET_V4 = 1.5
+THRESHOLD = 0.9
+# Changes that make another device, not drift: a copied cookie, or a stored id of a merge.
+_OTHER_DEVICE = 1e-4
+
+
+def _newer(new: Features, old: Features) -> bool:
+    try:
+        return int(new.values.get("version", "")) > int(old.values.get("version", ""))
+    except ValueError:
+        return False
+
+
+def drift(new: Features, old: Features) -> float:
+    """How likely one device shows these differences between two visits (1: none)."""
+    table = UPDATE_DRIFT if _newer(new, old) else DRIFT
+    factor = 1.0
+    for name, rate in table.items():
+        a, b = new.values.get(name), old.values.get(name)
+        if a is not None and b is not None and a != b:
+            factor *= rate
+    a_fonts, b_fonts = set(new.fonts), set(old.fonts)
+    if len(a_fonts ^ b_fonts) > 1:
+        factor *= FONT_PACK_DRIFT if a_fonts >= b_fonts or a_fonts <= b_fonts else FONT_DRIFT
+    return factor
+
+
+def same_device(new: Features, stored: Features) -> bool:
+    """False on strong contrary evidence: another device, not the same one drifting."""
+    return drift(new, stored) > _OTHER_DEVICE
+
+
+def _subnet(address: str) -> str:
+    if ":" in address:
+        return ":".join(address.split(":")[:4])
+    return address.rpartition(".")[0]
+
+
+def _share(pop: Population, kind: bytes, value: str | None, visitors: int) -> float:
+    if not value:
+        return 1.0
+    return max(SHARE_FLOOR, pop.count(kind, digest(value)) / max(visitors, 1))
+
+
+class Request:
+    """What the request brings to the comparison, computed once for all candidates."""
+
+    def __init__(
+        self,
+        features: Features,
+        exact: bytes | None,
+        bands: list[bytes],
+        address: str,
+        address_visitors: int,
+        pop: Population,
+    ) -> None:
+        self.features, self.exact, self.bands = features, exact, set(bands)
+        self.address, self.address_visitors, self.pop = address, address_visitors, pop
+        self.subnet = _subnet(address)
+        self.visitors = pop.visitors()
+        self.floor = PHONE_MODEL_FLOOR if features.values.get("os") in _PHONES else 1
+        values = features.values
+        self.languages_share = _share(
+            pop, population.LANGUAGES, values.get("languages"), self.visitors
+        )
+        self.timezone_share = _share(
+            pop, population.TIMEZONE, values.get("timezone"), self.visitors
+        )
+
+    def _others(self, record: VisitorRecord) -> float:
+        """Visitors other than `record`, seen or not yet, expected to agree as well."""
+        pop, mine, theirs = self.pop, self.features.values, record.features.values
+        # Languages and time zone go together (Spanish and Madrid): the rarer of the two that
+        # agree stands for both.
+        locale = 1.0
+        if mine.get("languages") and mine.get("languages") == theirs.get("languages"):
+            locale = min(locale, self.languages_share)
+        if mine.get("timezone") and mine.get("timezone") == theirs.get("timezone"):
+            locale = min(locale, self.timezone_share)
+        if self.exact is not None and self.exact == record.exact:
+            model = model_key(self.features)
+            sharing = max(
+                pop.count(population.MODEL, model) if model is not None else 1, self.floor
+            )
+            seen = pop.count(population.EXACT, self.exact) - 1
+            return max(seen, 0) + UNSEEN * sharing * locale + EPSILON
+        shared = self.bands.intersection(record.bands)
+        core = min((pop.count(population.BAND, band) for band in shared), default=self.visitors)
+        core = max(core, self.floor)
+        return max(core - 1, 0) * locale + UNSEEN * max(core, 1) * locale + EPSILON
+
+    def _network(self, record: VisitorRecord) -> float:
+        if any(ip == self.address for ip, _ in record.ips):
+            return 1.0 + SAME_ADDRESS / max(self.address_visitors - 1, 1)
+        if self.subnet and any(_subnet(ip) == self.subnet for ip, _ in record.ips):
+            return SAME_SUBNET_V6 if ":" in self.address else SAME_SUBNET_V4
+        return OTHER_ADDRESS
+
+    def odds(self, record: VisitorRecord) -> float:
+        return drift(self.features, record.features) * self._network(record) / self._others(record)
+
+
+def decide(
+    request: Request, candidates: Iterable[VisitorRecord]
+) -> tuple[VisitorRecord | None, float]:
+    """The visitor to answer (None: a new one) and the probability that the answer is right."""
+    best, best_odds, total = None, 0.0, 0.0
+    for record in candidates:
+        odds = request.odds(record)
+        total += odds
+        if odds > best_odds:
+            best, best_odds = record, odds
+    chance = best_odds / (1.0 + total)
+    if best is not None and chance >= THRESHOLD:
+        return best, chance
+    return None, 1.0 / (1.0 + total)

@@ -1,0 +1,112 @@
+"""The matching indexes of visitors and the population counts beside them, moved together.
+
+Each visitor is listed under its current exact key (every stable feature with languages and
+time zone) and its band keys (small groups of features, so that a drifting device still shares
+most of them). Lists keep the most recent 32 visitors per key: look-alike devices share keys,
+and matching needs to see that several visitors fit, not only one. The population counts
+(`population.py`) say how many visitors hold each key, past that limit too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from . import population
+from .device import digest
+from .matching import Features, model_key
+from .population import Population
+from .visitor_records import VisitorRecord, band_index_key, encode_record, exact_index_key
+
+FANOUT = 32
+_ids_dec = msgspec.msgpack.Decoder(list[str])
+
+
+def holders(txn: Any, db: Any, key: bytes) -> list[str]:
+    raw = txn.get(key, db=db)
+    return _ids_dec.decode(raw) if raw is not None else []
+
+
+def _add(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
+    ids = holders(txn, db, key)
+    if visitor_id in ids:
+        return
+    ids.append(visitor_id)
+    txn.put(key, encode_record(ids[-FANOUT:]), db=db)
+
+
+def _remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
+    ids = holders(txn, db, key)
+    if visitor_id not in ids:
+        return
+    ids.remove(visitor_id)
+    if ids:
+        txn.put(key, encode_record(ids), db=db)
+    else:
+        txn.delete(key, db=db)
+
+
+def counted_keys(
+    features: Features, exact: bytes | None, bands: list[bytes]
+) -> list[tuple[bytes, bytes]]:
+    """The (kind, digest) pairs a visitor with these features is counted under."""
+    keys = [(population.BAND, band) for band in bands]
+    if exact is not None:
+        keys.append((population.EXACT, exact))
+    model = model_key(features)
+    if model is not None:
+        keys.append((population.MODEL, model))
+    for kind, name in ((population.LANGUAGES, "languages"), (population.TIMEZONE, "timezone")):
+        value = features.values.get(name)
+        if value:
+            keys.append((kind, digest(value)))
+    return keys
+
+
+def _index_keys(prefix: bytes, exact: bytes | None, bands: list[bytes]) -> set[bytes]:
+    keys = {band_index_key(prefix, band) for band in bands}
+    if exact is not None:
+        keys.add(exact_index_key(prefix, exact))
+    return keys
+
+
+def move(
+    txn: Any,
+    db: Any,
+    prefix: bytes,
+    record: VisitorRecord,
+    features: Features,
+    exact: bytes | None,
+    bands: list[bytes],
+    *,
+    new_visitor: bool,
+) -> None:
+    """List `record` under the keys of `features` instead of its current ones, and count it
+    there; the caller stores the record."""
+    pop = Population(txn, db, prefix)
+    if new_visitor:
+        pop.add_visitor(1)
+        old_counted: list[tuple[bytes, bytes]] = []
+        old_index: set[bytes] = set()
+    elif record.exact == exact and record.bands == bands and record.features == features:
+        return  # a returning device with unchanged features: its entries stand
+    else:
+        old_counted = counted_keys(record.features, record.exact, record.bands)
+        old_index = _index_keys(prefix, record.exact, record.bands)
+    pop.move(old_counted, counted_keys(features, exact, bands))
+    new_index = _index_keys(prefix, exact, bands)
+    for key in old_index - new_index:
+        _remove(txn, db, key, record.id)
+    for key in new_index - old_index:
+        _add(txn, db, key, record.id)
+    record.exact, record.bands = exact, list(bands)
+
+
+def forget(txn: Any, db: Any, prefix: bytes, record: VisitorRecord) -> None:
+    """Take a deleted visitor out of every list and count."""
+    pop = Population(txn, db, prefix)
+    pop.add_visitor(-1)
+    pop.move(counted_keys(record.features, record.exact, record.bands), [])
+    for key in _index_keys(prefix, record.exact, record.bands):
+        _remove(txn, db, key, record.id)

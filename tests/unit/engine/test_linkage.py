@@ -1,0 +1,177 @@
+"""Which visitor a device is: evidence weighed by how common it is, and counts kept exact."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import linkage, matching
+from engine.device import AgentRequest, Components
+from engine.population import Population
+from engine.visitor_index import counted_keys
+from engine.visitor_records import decode_record
+
+DESKTOP = {
+    "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/121.0.0.0 Safari/537.36",
+    "platform": "Linux x86_64",
+    "languages": ["en-US"],
+    "timezone": "Europe/Berlin",
+    "screen": {"w": 1920, "h": 1080, "colorDepth": 24},
+    "hardwareConcurrency": 8,
+    "deviceMemory": 8,
+    "maxTouchPoints": 0,
+    "canvas": "c0ffee",
+    "webgl": {"vendor": "Intel", "renderer": "Mesa UHD 620", "extensions": ["A", "B"]},
+    "audio": "124.04",
+    "fonts": ["Arial", "DejaVu Sans", "Noto Sans"],
+    "math": "m1",
+}
+PHONE = {
+    "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1",
+    "platform": "iPhone",
+    "vendor": "Apple Computer, Inc.",
+    "languages": ["de-DE"],
+    "timezone": "Europe/Berlin",
+    "screen": {"w": 393, "h": 852, "colorDepth": 24},
+    "hardwareConcurrency": 4,
+    "maxTouchPoints": 5,
+    "canvas": "a11ce",
+    "webgl": {"vendor": "Apple Inc.", "renderer": "Apple GPU", "extensions": ["X"]},
+    "audio": "35.7",
+    "fonts": ["Helvetica", "Times"],
+    "math": "m2",
+}
+
+
+def components(base: dict, **changes: object) -> dict:
+    c = copy.deepcopy(base)
+    c.update(changes)
+    return c
+
+
+def identify(engine, tenant, comps: dict, ip: str, stored: str | None = None):
+    request = msgspec.convert({"components": comps, "storedVisitorId": stored}, AgentRequest)
+    return engine.identify_device(tenant, request, client_ip=ip, header_ua=comps["userAgent"])
+
+
+def feats(base: dict, **changes: object) -> matching.Features:
+    return matching.features(msgspec.convert(components(base, **changes), Components))
+
+
+def test_drift_is_cheap_for_updates_and_dear_for_another_device():
+    same = feats(DESKTOP)
+    assert linkage.drift(same, same) == 1.0
+    rerendered = feats(DESKTOP, canvas="beef")
+    updated = feats(DESKTOP, canvas="beef", userAgent=DESKTOP["userAgent"].replace("121", "122"))
+    assert linkage.drift(updated, same) > linkage.drift(rerendered, same)
+    font_pack = feats(DESKTOP, fonts=[*DESKTOP["fonts"], "Cambria", "Calibri", "Consolas"])
+    other_fonts = feats(DESKTOP, fonts=["Cambria", "Calibri", "Consolas"])
+    assert linkage.drift(font_pack, same) > linkage.drift(other_fonts, same)
+    assert linkage.same_device(updated, same)
+    assert not linkage.same_device(feats(PHONE), same)
+
+
+def test_a_unique_device_back_without_its_stored_id_keeps_its_visitor(engine, tenant):
+    first = identify(engine, tenant, DESKTOP, "203.0.113.7")
+    again = identify(engine, tenant, DESKTOP, "203.0.113.7")
+    assert again.visitorFound and again.visitorId == first.visitorId
+    assert again.confidence >= linkage.THRESHOLD
+
+
+def test_look_alike_phones_in_two_places_never_share_a_visitor(engine, tenant):
+    berlin = identify(engine, tenant, PHONE, "198.51.100.1")
+    new_york = identify(
+        engine, tenant, components(PHONE, languages=["en-US"], timezone="America/New_York"),
+        "192.0.2.50",
+    )  # fmt: skip
+    assert not new_york.visitorFound and new_york.visitorId != berlin.visitorId
+
+
+def test_a_phone_like_many_others_from_a_new_address_gets_a_new_visitor(engine, tenant):
+    ids = {identify(engine, tenant, PHONE, f"198.51.100.{n}").visitorId for n in range(1, 5)}
+    # Nothing tells these phones apart: every one is answered as new, never as another.
+    assert len(ids) == 4
+    stranger = identify(engine, tenant, PHONE, "192.0.2.200")
+    assert not stranger.visitorFound and stranger.visitorId not in ids
+    assert stranger.confidence < 1.0
+
+
+def test_a_stored_id_survives_drift_but_not_another_device(engine, tenant):
+    first = identify(engine, tenant, DESKTOP, "203.0.113.7")
+    drifted = components(
+        DESKTOP, canvas="beef", timezone="Asia/Tokyo",
+        userAgent=DESKTOP["userAgent"].replace("121", "122"),
+    )  # fmt: skip
+    kept = identify(engine, tenant, drifted, "192.0.2.9", stored=first.visitorId)
+    assert kept.visitorId == first.visitorId
+    copied = identify(engine, tenant, PHONE, "192.0.2.9", stored=first.visitorId)
+    assert copied.visitorId != first.visitorId
+
+
+def _recount(engine, tenant) -> tuple[int, Counter]:
+    visitors, counts = 0, Counter()
+    prefix, db = tenant.prefix, engine.store.visitors
+    head = b"V" + prefix
+    with engine.store.read() as txn, txn.cursor(db=db) as cur:
+        if cur.set_range(head):
+            for key, raw in cur:
+                if not key.startswith(head):
+                    break
+                if key.endswith(b"\x01"):
+                    record = decode_record(raw)
+                    visitors += 1
+                    counts.update(counted_keys(record.features, record.exact, record.bands))
+    return visitors, counts
+
+
+_VARIANTS = st.sampled_from(
+    [
+        {},
+        {"canvas": "beef"},
+        {"languages": ["fr-FR"]},
+        {"timezone": "Asia/Tokyo"},
+        {"fonts": ["Arial"]},
+        {"userAgent": DESKTOP["userAgent"].replace("121", "122"), "audio": "1.0"},
+    ]
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["identify", "delete"]), _VARIANTS, st.integers(0, 3)),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_population_counts_equal_a_recount_of_the_visitors(engine, steps):
+    tenant = engine.authenticate(engine.create_workspace("counts").keys.sk_live).tenant
+    seen: list[str] = []
+    for action, changes, pick in steps:
+        if action == "delete" and seen:
+            engine.delete_visitor(tenant, seen.pop(pick % len(seen)))
+        else:
+            event = identify(engine, tenant, components(DESKTOP, **changes), f"10.0.0.{pick}")
+            if event.visitorId not in seen:
+                seen.append(event.visitorId)
+    visitors, expected = _recount(engine, tenant)
+    head = b"F" + tenant.prefix
+    with engine.store.read() as txn, txn.cursor(db=engine.store.visitors) as cur:
+        assert Population(txn, engine.store.visitors, tenant.prefix).visitors() == visitors
+        stored = {}
+        if cur.set_range(head):
+            for key, raw in cur:
+                if not key.startswith(head):
+                    break
+                if key != head + b"#":
+                    kind, digest = key[len(head) : len(head) + 1], key[len(head) + 1 :]
+                    stored[(kind, digest)] = int.from_bytes(raw, "little")
+    assert stored == dict(expected)
