@@ -51,7 +51,8 @@ from report import emit
 QUICK_DEVICES = 250
 
 
-def simulate(devices: int, visits: int, seed: int) -> dict:
+def simulate(devices: int, visits: int, seed: int, rows_out: list[Row] | None = None) -> dict:
+    """Run the fleet; `rows_out`, when given, receives one row per answer in visit order."""
     built = time.perf_counter()
     fleet = build_fleet(devices, visits, seed)
     label_near_identical(fleet.devices)
@@ -104,6 +105,8 @@ def simulate(devices: int, visits: int, seed: int) -> dict:
             for change in flags["changes"]:
                 counts[f"after_{change}_change"] += 1
     elapsed = time.perf_counter() - started
+    if rows_out is not None:
+        rows_out.extend(rows)
     population = Counter(d.population for d in fleet.devices)
     near = Counter(d.population for d in fleet.devices if d.near_identical)
     return {

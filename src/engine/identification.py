@@ -17,7 +17,17 @@ from typing import Any
 
 import msgspec
 
-from . import linkage, lists, matching, pending_rows, publish, rule_store, visitor_index, workspaces
+from . import (
+    calibration,
+    linkage,
+    lists,
+    matching,
+    pending_rows,
+    publish,
+    rule_store,
+    visitor_index,
+    workspaces,
+)
 from .device import AgentRequest
 from .ipintel import IpInfo, IpIntelligence
 from .matching import Features
@@ -252,8 +262,10 @@ class IdentifyDevice:
     def apply(self, ctx: WriteContext) -> IdentificationEvent:
         p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors
         now = p.received_us
-        record, confidence = self._match(ctx)
+        record, raw, path = self._match(ctx)
         found = record is not None
+        phone = p.features.values.get("os") in linkage.PHONES
+        confidence = round(calibration.calibrated(path, phone, raw), 4)
         if record is None:
             record = VisitorRecord(
                 id=new_visitor_id(), first_seen_us=now, last_seen_us=now, total=0,
@@ -330,8 +342,9 @@ class IdentifyDevice:
             event.matchedRule = {"id": rule.id, "name": rule.name, "priority": rule.priority}
             lists.apply_side_effects(ctx, self.tenant, rule.action.sideEffects, event.visitorId)
 
-    def _match(self, ctx: WriteContext) -> tuple[VisitorRecord | None, float]:
-        """The visitor this device is, and the probability that the answer is right."""
+    def _match(self, ctx: WriteContext) -> tuple[VisitorRecord | None, float, calibration.Path]:
+        """The visitor this device is (None: a new one), the matcher's probability that the
+        answer is right, and how it was reached."""
         p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors
         stored_id = p.request.storedVisitorId
         if stored_id and stored_id.startswith("pv_"):
@@ -339,9 +352,9 @@ class IdentifyDevice:
             if raw is not None:
                 record = decode_record(raw)
                 if linkage.same_device(p.features, record.features):
-                    return record, STORED_ID_CONFIDENCE
+                    return record, STORED_ID_CONFIDENCE, "stored"
         if p.exact is None:  # too little reported to tell this device from others
-            return None, matching.new_visitor_confidence(p.features)
+            return None, matching.new_visitor_confidence(p.features), "new"
         candidates = dict.fromkeys(holders(txn, db, exact_index_key(prefix, p.exact)))
         for band in p.bands:
             candidates.update(dict.fromkeys(holders(txn, db, band_index_key(prefix, band))))
@@ -355,7 +368,8 @@ class IdentifyDevice:
             for vid in candidates
             if (raw := txn.get(visitor_key(prefix, vid), db=db)) is not None
         )
-        return linkage.decide(request, records)
+        record, raw = linkage.decide(request, records)
+        return record, raw, "new" if record is None else "linked"
 
     def _reindex(self, ctx: WriteContext, record: VisitorRecord, new_visitor: bool) -> None:
         p = self.p

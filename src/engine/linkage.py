@@ -50,7 +50,7 @@ UNSEEN = 0.5
 # that a workspace sees are not the only ones there are. Visitors assumed to share the model of
 # a phone, however few have been counted yet.
 PHONE_MODEL_FLOOR = 50
-_PHONES = ("iOS", "Android")
+PHONES = ("iOS", "Android")
 # The least share of visitors assumed to share a language or a time zone.
 SHARE_FLOOR = 0.02
 EPSILON = 0.03
@@ -120,7 +120,7 @@ class Request:
         self.address, self.address_visitors, self.pop = address, address_visitors, pop
         self.subnet = _subnet(address)
         self.visitors = pop.visitors()
-        self.floor = PHONE_MODEL_FLOOR if features.values.get("os") in _PHONES else 1
+        self.floor = PHONE_MODEL_FLOOR if features.values.get("os") in PHONES else 1
         values = features.values
         self.languages_share = _share(
             pop, population.LANGUAGES, values.get("languages"), self.visitors

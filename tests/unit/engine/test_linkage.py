@@ -9,7 +9,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import linkage, matching
+from engine import calibration, linkage, matching
 from engine.device import AgentRequest, Components
 from engine.population import Population
 from engine.visitor_index import counted_keys
@@ -81,7 +81,7 @@ def test_a_unique_device_back_without_its_stored_id_keeps_its_visitor(engine, te
     first = identify(engine, tenant, DESKTOP, "203.0.113.7")
     again = identify(engine, tenant, DESKTOP, "203.0.113.7")
     assert again.visitorFound and again.visitorId == first.visitorId
-    assert again.confidence >= linkage.THRESHOLD
+    assert 0.0 < again.confidence <= 1.0
 
 
 def test_look_alike_phones_in_two_places_never_share_a_visitor(engine, tenant):
@@ -175,3 +175,13 @@ def test_population_counts_equal_a_recount_of_the_visitors(engine, steps):
                     kind, digest = key[len(head) : len(head) + 1], key[len(head) + 1 :]
                     stored[(kind, digest)] = int.from_bytes(raw, "little")
     assert stored == dict(expected)
+
+
+def test_calibrated_confidence_is_a_share_of_the_bin_or_the_raw_probability():
+    for (path, phone), (edges, shares) in calibration.TABLE.items():
+        assert list(edges) == sorted(edges) and len(shares) == len(edges) + 1
+        for index, share in enumerate(shares):
+            raw = (([0.0, *edges])[index] + ([*edges, 1.0])[index]) / 2
+            expected = raw if share is None else share
+            assert calibration.calibrated(path, phone, raw) == expected
+            assert 0.0 <= calibration.calibrated(path, phone, raw) <= 1.0
