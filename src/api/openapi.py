@@ -44,7 +44,7 @@ def _static(operation_id: str, summary: str, media_type: str) -> dict[str, Any]:
     )
 
 
-def _analytics_paths() -> dict[str, Any]:
+def _analytics_paths(config: EngineConfig) -> dict[str, Any]:
     return {
         "/v1/events": {
             "get": operation(
@@ -68,7 +68,8 @@ def _analytics_paths() -> dict[str, Any]:
         "/v1/events/batch": {
             "post": operation(
                 "ingestBatch",
-                "Ingest 1 to 500 events atomically; more answers 400 batch_too_large.",
+                f"Ingest 1 to {config.max_batch_events} events atomically; more answers 400 "
+                "batch_too_large.",
                 body="BatchIn",
                 response=ref("IngestResult"),
                 public=True,
@@ -115,7 +116,7 @@ def _analytics_paths() -> dict[str, Any]:
 def build(config: EngineConfig | None = None) -> dict[str, Any]:
     config = config or EngineConfig()
     paths: dict[str, Any] = {
-        **_analytics_paths(),
+        **_analytics_paths(config),
         **query_paths(),
         **device_paths(),
         "/agent.js": {

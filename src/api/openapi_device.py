@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import backtest
+from engine import webhooks as webhooks_engine
+
 from . import device, lists, rules, webhooks
 from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, WRITE_ERRORS, link, operation, path, ref
 from .params import OFFSET
@@ -144,8 +147,9 @@ def _rule_paths() -> dict[str, Any]:
         "/v1/rules/{rule_id}/backtest": {
             "post": operation(
                 "backtestRule",
-                "Run a rule (any status) over the identifications of the last `days` (1 to 30, "
-                "default 7): matches, total, rate, estimated false positive rate and up to "
+                "Run a rule (any status) over the identifications of the last `days` (1 to "
+                f"{backtest.MAX_DAYS}, default 7): matches, total, rate, estimated false "
+                "positive rate and up to "
                 "`sampleSize` (0 to 100, default 10) matched events spread over the window. "
                 "The body may be empty.",
                 body="BacktestIn",
@@ -224,12 +228,12 @@ def _webhook_paths() -> dict[str, Any]:
                 "createWebhook",
                 "Register an HTTPS endpoint; payloads are signed with its secret (whsec_…, "
                 "generated when omitted). Private and loopback targets are refused; at most "
-                "100 webhooks per environment.",
+                f"{webhooks_engine.MAX_WEBHOOKS} webhooks per environment.",
                 body="WebhookIn",
                 response=ref("WebhookCreated"),
                 status="201",
                 links=created,
-                # At most 100 webhooks per environment: the 101st is refused naming `url`.
+                # Past the most webhooks per environment, a creation is refused naming `url`.
                 extensions={STATE_FIELDS: ["url"]},
                 errors=WRITE_ERRORS,
             ),

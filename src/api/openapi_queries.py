@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import cohort_store
+
 from . import cohorts, device_analytics, discovery
 from .openapi_parts import INSTANT_ORDER, STATE_FIELDS, WRITE_ERRORS, link, operation, path, ref
 from .params import OFFSET
@@ -75,8 +77,8 @@ def query_paths() -> dict[str, Any]:
         "/v1/cohorts/{cohort_id}/members": {
             "get": operation(
                 "listCohortMembers",
-                "Member user ids, at most 500 per page; a cursor keeps reading the membership "
-                "snapshot its first page read.",
+                f"Member user ids, at most {cohort_store.MAX_PAGE} per page; a cursor keeps "
+                "reading the membership snapshot its first page read.",
                 response=ref("MembersPage"),
                 params=[_COHORT, cohorts.MEMBERS_LIMIT.doc(), cohorts.CURSOR.doc()],
                 errors=("400", "404"),

@@ -22,8 +22,8 @@ Instant = Annotated[
     msgspec.Meta(
         extra_json_schema={
             "format": "date-time",
-            "description": "Not before 1970; at most max_future_seconds (24 h) ahead of the "
-            "server's clock once corrected by sent_at.",
+            "description": "Not before 1970; at most max_future_seconds (default 24 h) ahead of "
+            "the server's clock once corrected by sent_at.",
         }
     ),
 ]
