@@ -153,7 +153,7 @@ def _stored_json() -> dict[str, Any]:
 
 
 def _list_entry() -> dict[str, Any]:
-    low, high = lists.VISITOR_ID
+    low, high = lists.VISITOR_ID_LENGTH
     return {
         "description": "A visitor id, an IP address or an email, as the list's type says.",
         "anyOf": [

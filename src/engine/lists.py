@@ -27,7 +27,7 @@ from .writer import WriteContext
 log = logging.getLogger("signalpost.rules")
 ListType = Literal["visitor", "ip", "email"]
 MAX_ENTRIES_PER_CALL = 1000
-VISITOR_ID = (4, 64)  # length of a visitor id entry, pv_ included
+VISITOR_ID_LENGTH = (4, 64)  # shortest and longest visitor id entry, pv_ included
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 EMAIL_MAX = 254
 _EMAIL = re.compile(EMAIL_PATTERN)
@@ -110,7 +110,9 @@ def out(record: ListRecord) -> ListOut:
 def normalise(kind: str, entry: str, where: str) -> str:
     """The canonical form of an entry, or InvalidInput naming it."""
     if kind == "visitor":
-        if not (entry.startswith("pv_") and VISITOR_ID[0] <= len(entry) <= VISITOR_ID[1]):
+        if not (
+            entry.startswith("pv_") and VISITOR_ID_LENGTH[0] <= len(entry) <= VISITOR_ID_LENGTH[1]
+        ):
             raise InvalidInput(f"'{where}' is not a visitor id (pv_…).", field=where)
         return entry
     if kind == "ip":
