@@ -151,8 +151,11 @@ class Devices(Writer):
 
     def _identify(self, device: Device) -> Op:
         self.number += 1
+        # As the agent does: the visitor id of an earlier answer is sent back, so a visitor that
+        # an acknowledged identification created must still be found after any kill.
         body = {
             "components": device.components,
+            "storedVisitorId": device.visitor,
             "linkedId": f"{self.label}-{self.number}",
             "type": "login",
         }
