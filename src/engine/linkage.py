@@ -73,17 +73,24 @@ def _newer(new: Features, old: Features) -> bool:
         return False
 
 
-def drift(new: Features, old: Features) -> float:
-    """How likely one device shows these differences between two visits (1: none)."""
+def drift(new: Features, old: Features, new_fonts: frozenset[str] | None = None) -> float:
+    """How likely one device shows these differences between two visits (1: none).
+    `new_fonts` is `set(new.fonts)`, when the caller compares one request with many."""
     table = UPDATE_DRIFT if _newer(new, old) else DRIFT
     factor = 1.0
-    for name, rate in table.items():
-        a, b = new.values.get(name), old.values.get(name)
-        if a is not None and b is not None and a != b:
-            factor *= rate
-    a_fonts, b_fonts = set(new.fonts), set(old.fonts)
-    if len(a_fonts ^ b_fonts) > 1:
-        factor *= FONT_PACK_DRIFT if a_fonts >= b_fonts or a_fonts <= b_fonts else FONT_DRIFT
+    theirs = old.values
+    for name, value in new.values.items():
+        rate = table.get(name)
+        if rate is not None:
+            other = theirs.get(name)
+            if other is not None and other != value:
+                factor *= rate
+    if new.fonts != old.fonts:
+        mine = frozenset(new.fonts) if new_fonts is None else new_fonts
+        difference = mine.symmetric_difference(old.fonts)
+        if len(difference) > 1:
+            subset = mine.issuperset(old.fonts) or mine.issubset(old.fonts)
+            factor *= FONT_PACK_DRIFT if subset else FONT_DRIFT
     return factor
 
 
@@ -119,6 +126,9 @@ class Request:
         self.features, self.exact, self.bands = features, exact, set(bands)
         self.address, self.address_visitors, self.pop = address, address_visitors, pop
         self.subnet = _subnet(address)
+        self._exact_cache: tuple[int, int] | None = None
+        self._band_cache: dict[bytes, int] = {}
+        self._fonts = frozenset(features.fonts)
         self.visitors = pop.visitors()
         self.floor = PHONE_MODEL_FLOOR if features.values.get("os") in PHONES else 1
         values = features.values
@@ -131,7 +141,7 @@ class Request:
 
     def _others(self, record: VisitorRecord) -> float:
         """Visitors other than `record`, seen or not yet, expected to agree as well."""
-        pop, mine, theirs = self.pop, self.features.values, record.features.values
+        mine, theirs = self.features.values, record.features.values
         # Languages and time zone go together (Spanish and Madrid): the rarer of the two that
         # agree stands for both.
         locale = 1.0
@@ -140,16 +150,29 @@ class Request:
         if mine.get("timezone") and mine.get("timezone") == theirs.get("timezone"):
             locale = min(locale, self.timezone_share)
         if self.exact is not None and self.exact == record.exact:
-            model = model_key(self.features)
-            sharing = max(
-                pop.count(population.MODEL, model) if model is not None else 1, self.floor
-            )
-            seen = pop.count(population.EXACT, self.exact) - 1
-            return max(seen, 0) + UNSEEN * sharing * locale + EPSILON
+            seen, sharing = self._exact_counts()
+            return max(seen - 1, 0) + UNSEEN * sharing * locale + EPSILON
         shared = self.bands.intersection(record.bands)
-        core = min((pop.count(population.BAND, band) for band in shared), default=self.visitors)
+        core = min(map(self._band_count, shared), default=self.visitors)
         core = max(core, self.floor)
         return max(core - 1, 0) * locale + UNSEEN * max(core, 1) * locale + EPSILON
+
+    def _exact_counts(self) -> tuple[int, int]:
+        """Visitors holding the exact key, and those sharing the model (at least the floor);
+        read once per request, as every candidate under the exact key asks."""
+        if self._exact_cache is None:
+            assert self.exact is not None
+            model = model_key(self.features)
+            sharing = self.pop.count(population.MODEL, model) if model is not None else 1
+            exact = self.pop.count(population.EXACT, self.exact)
+            self._exact_cache = exact, max(sharing, self.floor)
+        return self._exact_cache
+
+    def _band_count(self, band: bytes) -> int:
+        count = self._band_cache.get(band)
+        if count is None:
+            count = self._band_cache[band] = self.pop.count(population.BAND, band)
+        return count
 
     def _network(self, record: VisitorRecord) -> float:
         if any(ip == self.address for ip, _ in record.ips):
@@ -159,7 +182,8 @@ class Request:
         return OTHER_ADDRESS
 
     def odds(self, record: VisitorRecord) -> float:
-        return drift(self.features, record.features) * self._network(record) / self._others(record)
+        change = drift(self.features, record.features, self._fonts)
+        return change * self._network(record) / self._others(record)
 
 
 def decide(
