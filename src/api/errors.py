@@ -68,10 +68,6 @@ def render(exc: BaseException, method: str, path: str, request_id: str = "-") ->
     return 500, error_body(500, "internal_error", "Internal error. Retry with exponential backoff.")
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    return Response(error_body(status, code, message, field), status, media_type="application/json")
-
-
 def status_of(exc: errors.SignalpostError) -> int:
     for cls, status in STATUS:
         if isinstance(exc, cls):

@@ -12,7 +12,6 @@ and its limits: correlation, not causation.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import lmdb
 import msgspec
@@ -202,19 +201,3 @@ def _contains(longer: list[str], shorter: list[str]) -> bool:
     """Whether `shorter` is a subsequence of `longer`."""
     it = iter(longer)
     return len(shorter) < len(longer) and all(name in it for name in shorter)
-
-
-def brute_force(
-    activation: Sequence[Sequence[str]], retained: Sequence[bool], sequence: Sequence[str]
-) -> tuple[int, int]:
-    """(users who did `sequence` in order, of whom retained): the plain definition, for tests."""
-    n1 = n11 = 0
-    for events, stayed in zip(activation, retained, strict=True):
-        i = 0
-        for name in events:
-            if i < len(sequence) and name == sequence[i]:
-                i += 1
-        if i == len(sequence):
-            n1 += 1
-            n11 += bool(stayed)
-    return n1, n11
