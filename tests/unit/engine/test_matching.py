@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import copy
-
 import msgspec
+from _devices import DESKTOP, components
 
 from engine import matching
 from engine.device import Components
 
-BASE = {
-    "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/121.0.0.0 Safari/537.36",
-    "platform": "Linux x86_64",
-    "languages": ["en-US"],
-    "timezone": "Europe/Berlin",
-    "screen": {"w": 1920, "h": 1080, "colorDepth": 24},
-    "hardwareConcurrency": 8,
-    "deviceMemory": 8,
-    "maxTouchPoints": 0,
-    "canvas": "c0ffee",
-    "webgl": {"vendor": "Intel", "renderer": "Mesa UHD 620", "extensions": ["A", "B"]},
-    "audio": "124.04",
-    "fonts": ["Arial", "DejaVu Sans", "Noto Sans"],
-    "math": "m1",
-}
-
 
 def feats(**changes) -> matching.Features:
-    c = copy.deepcopy(BASE)
-    c.update(changes)
-    return matching.features(msgspec.convert(c, Components))
+    return matching.features(msgspec.convert(components(DESKTOP, **changes), Components))
 
 
 def test_identical_components_share_exact_key_and_bands():
@@ -43,7 +23,7 @@ def test_identical_components_share_exact_key_and_bands():
 def test_exact_key_ignores_version_and_orientation_but_not_locale():
     a = feats()
     rotated = feats(screen={"w": 1080, "h": 1920, "colorDepth": 24})
-    updated = feats(userAgent=BASE["userAgent"].replace("121.0", "122.0"))
+    updated = feats(userAgent=DESKTOP["userAgent"].replace("121.0", "122.0"))
     assert matching.exact_key(a) == matching.exact_key(rotated) == matching.exact_key(updated)
     # Look-alike devices in two places: one model, two exact keys.
     elsewhere = feats(languages=["de-DE"], timezone="America/New_York")
@@ -52,6 +32,6 @@ def test_exact_key_ignores_version_and_orientation_but_not_locale():
 
 
 def test_exact_key_needs_enough_features():
-    sparse = matching.features(Components(userAgent=BASE["userAgent"]))
+    sparse = matching.features(Components(userAgent=DESKTOP["userAgent"]))
     assert matching.coverage(sparse) < matching.MIN_COVERAGE
     assert matching.exact_key(sparse) is None and matching.model_key(sparse) is None
