@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import get_args
 
 import msgspec
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from engine import codec, identification, visitors
 from engine.device import AgentRequest
 from engine.errors import InvalidInput
 from engine.identification import AgentAnswer
+from engine.rules import Verdict
 from engine.timeutil import now_us
 from engine.workspaces import KeyInfo
 
@@ -133,7 +135,7 @@ VISITOR = TextParam(name="visitorId", description="Only this visitor's events.")
 VERDICT = ChoiceParam(
     name="verdict",
     description="Only events of this verdict.",
-    choices=("allow", "challenge", "block"),
+    choices=get_args(Verdict),
 )
 BOT = BoolParam(name="bot", description="Only events whose bot signal is this.")
 LIST_PARAMS = (VISITOR, VERDICT, BOT, *PAGE_PARAMS)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import get_args
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from engine.device_analytics import SIGNALS
+from engine.rules import Verdict
 
 from .auth import authenticate
 from .params import ChoiceParam, InstantParam
@@ -25,7 +27,7 @@ EVENTS_GROUP_BY = ChoiceParam(
 VERDICT = ChoiceParam(
     name="verdict",
     description="Only events of this verdict.",
-    choices=("allow", "challenge", "block"),
+    choices=get_args(Verdict),
 )
 SIGNALS_GROUP_BY = ChoiceParam(
     name="groupBy", description="Aggregation dimension.", choices=("signal", "day", "week")

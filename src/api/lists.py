@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import codec
-from engine.lists import EntriesIn, ListIn
+from engine.lists import EntriesIn, ListIn, ListType
 
 from .auth import authenticate
 from .body import read_body
@@ -18,9 +20,7 @@ from .state import state_of
 
 _list_decoder = msgspec.json.Decoder(ListIn)
 _entries_decoder = msgspec.json.Decoder(EntriesIn)
-TYPE = ChoiceParam(
-    name="type", description="Only lists of this type.", choices=("visitor", "ip", "email")
-)
+TYPE = ChoiceParam(name="type", description="Only lists of this type.", choices=get_args(ListType))
 LIMIT = limit(100, 100)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import get_args
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import codec
+from engine import codec, rule_store
 from engine.backtest import BacktestIn
 from engine.errors import NotFound
 from engine.rule_store import ConditionSummary, RuleIn, RuleOut, RulePage, RulePatch, RuleSummary
@@ -26,7 +27,7 @@ _backtest_decoder = msgspec.json.Decoder(BacktestIn)
 STATUS = ChoiceParam(
     name="status",
     description="Only rules of this status.",
-    choices=("live", "monitor", "draft", "paused"),
+    choices=get_args(rule_store.Status),
 )
 LIMIT = limit(100, 100)
 

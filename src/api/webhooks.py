@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import codec
+from engine.webhooks import Status as WebhookStatus
 from engine.webhooks import WebhookIn, WebhookPatch
 
 from .auth import authenticate
@@ -21,7 +24,7 @@ _patch_decoder = msgspec.json.Decoder(WebhookPatch)
 STATUS = ChoiceParam(
     name="status",
     description="Only webhooks of this status.",
-    choices=("active", "paused", "disabled"),
+    choices=get_args(WebhookStatus),
 )
 DELIVERY_STATUS = ChoiceParam(
     name="status",

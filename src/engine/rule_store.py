@@ -18,13 +18,13 @@ from . import rules, workspaces
 from .errors import InvalidInput, NotFound
 from .rule_program import Program, compile_condition
 from .rule_scalar import RuleSet
+from .rules import Verdict
 from .store import Store
 from .tenant import Tenant
 from .timeutil import iso
 from .writer import WriteContext
 
 Status = Literal["live", "monitor", "draft", "paused"]
-Verdict = Literal["allow", "challenge", "block"]
 SideEffectType = Literal["addToList", "removeFromList", "webhook", "slack", "log"]
 LIST_EFFECTS = ("addToList", "removeFromList")  # these name a visitor list in `list`
 URL_EFFECTS = ("webhook", "slack")  # these may name a target in `url`

@@ -13,10 +13,13 @@ their kind: a field's kind fixes what its value must be, checked when the rule i
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
-from typing import Any
+from typing import Any, Literal
 
 from . import codec, rule_fields
 from .errors import InvalidInput
+
+# What a rule decides for an identification.
+Verdict = Literal["allow", "challenge", "block"]
 
 OPERATORS = ("equals", "not_equals", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "exists")
 MAX_DEPTH = 10

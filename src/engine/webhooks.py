@@ -17,6 +17,7 @@ import msgspec
 from . import delivery_book as book
 from . import outbox
 from .errors import InvalidInput, NotFound
+from .rules import Verdict
 from .signing import new_secret
 from .store import Store
 from .tenant import Tenant
@@ -26,7 +27,6 @@ from .writer import WriteContext
 EventType = Literal["identification", "rule_match", "list_update"]
 EVENT_TYPES: tuple[str, ...] = ("identification", "rule_match", "list_update")
 Status = Literal["active", "paused", "disabled"]
-Verdict = Literal["allow", "challenge", "block"]
 MAX_WEBHOOKS = 100  # per environment of a workspace
 
 
