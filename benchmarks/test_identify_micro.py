@@ -8,7 +8,7 @@ import random
 import msgspec
 import pytest
 
-from drift import Device
+from _synthetic_devices import Device
 from engine import Engine, EngineConfig, WebhookConfig, matching
 from engine import identification as ident
 from engine.device import AgentRequest

@@ -15,7 +15,7 @@ import random
 import msgspec
 import pytest
 
-from drift import Device
+from _synthetic_devices import Device
 from engine import Engine, lists, rule_store
 from engine.device import AgentRequest
 from engine.lists import EntriesIn, ListIn

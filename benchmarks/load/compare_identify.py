@@ -26,7 +26,7 @@ from loadtools import alternating, cpu_seconds, lua_cycling, run_wrk, source_tre
 from api.process import ServerProcess, cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drift import Device
+from _synthetic_devices import Device
 from report import emit
 
 

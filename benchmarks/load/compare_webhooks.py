@@ -33,7 +33,7 @@ from webhooks import Receiver
 from api.process import ServerProcess, cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drift import Device
+from _synthetic_devices import Device
 from report import emit
 
 

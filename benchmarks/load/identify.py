@@ -34,7 +34,7 @@ from loadtools import lua_cycling, run_hey, run_wrk, wait_idle
 from api.process import ServerProcess, cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drift import Device
+from _synthetic_devices import Device
 from report import emit
 
 

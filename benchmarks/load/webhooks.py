@@ -50,7 +50,7 @@ from loadtools import cpu_seconds, run_hey
 from api.process import ServerProcess, cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from drift import Device
+from _synthetic_devices import Device
 from report import emit
 
 RECEIVER_NICE = 19
