@@ -355,9 +355,15 @@ class IdentifyDevice:
                     return record, STORED_ID_CONFIDENCE, "stored"
         if p.exact is None:  # too little reported to tell this device from others
             return None, matching.new_visitor_confidence(p.features), "new"
-        candidates = dict.fromkeys(holders(txn, db, exact_index_key(prefix, p.exact)))
+        # Visitors under the exact key, and those sharing enough bands to be this device
+        # drifted (linkage.MIN_SHARED_BANDS).
+        shared: dict[str, int] = dict.fromkeys(
+            holders(txn, db, exact_index_key(prefix, p.exact)), len(p.bands)
+        )
         for band in p.bands:
-            candidates.update(dict.fromkeys(holders(txn, db, band_index_key(prefix, band))))
+            for vid in holders(txn, db, band_index_key(prefix, band)):
+                shared[vid] = shared.get(vid, 0) + 1
+        candidates = [vid for vid, bands in shared.items() if bands >= linkage.MIN_SHARED_BANDS]
         address = p.ip.address
         request = linkage.Request(
             p.features, p.exact, p.bands, address,

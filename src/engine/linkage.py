@@ -62,6 +62,10 @@ OTHER_ADDRESS = 0.7
 SAME_SUBNET_V6 = 10.0
 SAME_SUBNET_V4 = 1.5
 THRESHOLD = 0.9
+# Bands a candidate must share with the request to be weighed at all. Two changed features
+# leave at least two of the nine bands intact, so a candidate sharing fewer differs in three
+# features or more: odds far below any answer's.
+MIN_SHARED_BANDS = 2
 # Changes that make another device, not drift: a copied cookie, or a stored id of a merge.
 _OTHER_DEVICE = 1e-4
 
