@@ -37,7 +37,7 @@ from .segments import NO_VALUE, SCHEMAS
 from .signals import Signals, UserAgentInfo, evaluate
 from .tenant import Tenant
 from .timeutil import iso
-from .velocity import address_visitors, velocity_of
+from .velocity import IpCache, address_visitors, velocity_of
 from .visitor_index import holders
 from .visitor_records import (
     MAX_LINKED,
@@ -253,6 +253,11 @@ def _platform_name(ua: UserAgentInfo, platform: str) -> str | None:
     return names.get(ua.os) or (platform or None)
 
 
+def _addresses(ctx: WriteContext) -> IpCache:
+    """The writer's decoded address entries, shared by matching and velocity."""
+    return ctx.caches.setdefault("addresses", {})
+
+
 class IdentifyDevice:
     def __init__(self, tenant: Tenant, prepared: Prepared, scores_enabled: bool = True) -> None:
         self.tenant = tenant
@@ -279,9 +284,7 @@ class IdentifyDevice:
         if req.linkedId and req.linkedId not in record.linked and len(record.linked) < MAX_LINKED:
             record.linked.append(req.linkedId)
         self._remember_device(record, now)
-        velocity = velocity_of(
-            txn, db, prefix, record, p.ip.address, now, ctx.caches.setdefault("addresses", {})
-        )
+        velocity = velocity_of(txn, db, prefix, record, p.ip.address, now, _addresses(ctx))
         txn.put(visitor_key(prefix, record.id), encode_record(record), db=db)
 
         blocklisted = p.ip.blocklisted
@@ -367,7 +370,8 @@ class IdentifyDevice:
         address = p.ip.address
         request = linkage.Request(
             p.features, p.exact, p.bands, address,
-            address_visitors(txn, db, prefix, address, p.received_us), Population(txn, db, prefix),
+            address_visitors(txn, db, prefix, address, p.received_us, _addresses(ctx)),
+            Population(txn, db, prefix),
         )  # fmt: skip
         records = (
             decode_record(raw)

@@ -47,15 +47,31 @@ def ip_visitors(
 IpCache = dict[bytes, tuple[bytes, list[tuple[str, int]]]]
 
 
+def _entries(
+    txn: lmdb.Transaction, db: lmdb._Database, key: bytes, cache: IpCache
+) -> list[tuple[str, int]]:
+    """An address's stored entries, decoded at most once per stored value (see velocity_of)."""
+    raw = txn.get(key, db=db)
+    if raw is None:
+        return []
+    cached = cache.get(key)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    return _ip_visitors_dec.decode(raw)
+
+
 def address_visitors(
-    txn: lmdb.Transaction, db: lmdb._Database, prefix: bytes, address: str, now: int
+    txn: lmdb.Transaction,
+    db: lmdb._Database,
+    prefix: bytes,
+    address: str,
+    now: int,
+    cache: IpCache,
 ) -> int:
     """Visitors seen on this address in the last day (up to MAX_IP_VISITORS)."""
-    raw = txn.get(ip_index_key(prefix, address), db=db)
-    if raw is None:
-        return 0
+    stored = _entries(txn, db, ip_index_key(prefix, address), cache)
     day_cut = now - DAY_US
-    return sum(1 for _, ts in _ip_visitors_dec.decode(raw) if ts > day_cut)
+    return sum(1 for _, ts in stored if ts > day_cut)
 
 
 def velocity_of(
@@ -78,13 +94,7 @@ def velocity_of(
     ips.append((address, now))
     record.ips = ips[-MAX_IPS:]
     key = ip_index_key(prefix, address)
-    raw = txn.get(key, db=db)
-    cached = cache.get(key)
-    stored: list[tuple[str, int]] = []
-    if cached is not None and cached[0] == raw:
-        stored = cached[1]
-    elif raw is not None:
-        stored = _ip_visitors_dec.decode(raw)
+    stored = _entries(txn, db, key, cache)
     seen, last, hour = ip_visitors(stored, record.id, now)
     # A visitor seen on this address within the minute changes no count that matters
     # (windows are an hour and a day): skip rewriting the entry, which dirties pages.
