@@ -5,8 +5,9 @@ A fleet (benchmarks/_fleet: populations, networks, release calendars and drift e
 described in its modules' docstrings) visits the real engine in time order: every visit of
 every device is one `Engine.identify_device` call at its simulated instant (`at_us`), over the
 60 days ending 2026-12-03, interleaved across the fleet as real traffic is. The agent's side is
-simulated too: the visitor id of each answer is stored (cookie and localStorage) and sent back
-unless the window is private, the user or the browser cleared it, or Safari's ITP expired it.
+simulated too: the visitor id of each answer is stored (cookie and localStorage, beside the
+storage's own id) and sent back unless the window is private, the user or the browser cleared
+it, or Safari's ITP expired it; a visit without it sends a storage id drawn afresh.
 
 Populations: ~35 % near-identical phones (popular models, identical software, differing in
 language, time zone and network), ~20 % corporate laptops (five images, fifteen offices, one
@@ -72,7 +73,12 @@ def simulate(devices: int, visits: int, seed: int, rows_out: list[Row] | None = 
             device = fleet.devices[index]
             visit = make_visit(device, t_us, fleet.networks, rng)
             request = msgspec.convert(
-                {"components": visit.components, "storedVisitorId": visit.stored}, AgentRequest
+                {
+                    "components": visit.components,
+                    "storedVisitorId": visit.stored,
+                    "storageId": visit.storage,
+                },
+                AgentRequest,
             )
             call = time.perf_counter()
             event = engine.identify_device(
@@ -91,7 +97,7 @@ def simulate(devices: int, visits: int, seed: int, rows_out: list[Row] | None = 
                            else "right" if own.get(index) == vid else "stale")  # fmt: skip
             flags = visit.flags
             started_right.setdefault(index, outcome == "right")
-            answered(device, t_us, vid, flags["private"])
+            answered(device, t_us, vid, flags["private"], visit.storage)
             extra = ("travel",) * flags["travel"] + ("other_screen",) * flags["other_screen"]
             rows.append(Row(device.population, device.near_identical, number > 0,
                             visit.stored is not None, flags["private"], flags["noise"],

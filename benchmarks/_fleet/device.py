@@ -118,6 +118,7 @@ class Device:
         self.near_identical = False
         # Changed by visits.
         self.stored: str | None = None
+        self.storage = ""
         self.stored_at = 0
         self.last_visit = 0
         self.sessions = 0

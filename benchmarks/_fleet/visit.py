@@ -36,6 +36,7 @@ class Visit(NamedTuple):
     components: dict[str, Any]
     ip: str
     stored: str | None
+    storage: str  # the storage id the agent sends beside the stored id
     flags: dict[str, Any]
 
 
@@ -119,6 +120,8 @@ def make_visit(device: Device, t_us: int, nets: Networks, rng: random.Random) ->
             itp_expired = True
         else:
             stored = device.stored
+    # A storage keeps its id as long as it keeps the visitor id; any other visit starts afresh.
+    storage = device.storage if stored is not None else f"{device.index}/{session}/{t_us}"
     before = device.state_at(device.last_visit) if not first else None
     now = device.state_at(t_us)
     changes = []
@@ -135,15 +138,15 @@ def make_visit(device: Device, t_us: int, nets: Networks, rng: random.Random) ->
         "cleared": cleared,
         "changes": changes,
     }
-    return Visit(comps, ip, stored, flags)
+    return Visit(comps, ip, stored, storage, flags)
 
 
-def answered(device: Device, t_us: int, visitor_id: str, private: bool) -> None:
-    """The agent stores the answer's visitor id in a normal window."""
+def answered(device: Device, t_us: int, visitor_id: str, private: bool, storage: str) -> None:
+    """The agent stores the answer's visitor id, beside its storage id, in a normal window."""
     device.last_visit = t_us
     if not private:
         if device.clear_on_exit:
             device.stored = "cleared"  # the value is gone by the next visit
         else:
-            device.stored = visitor_id
+            device.stored, device.storage = visitor_id, storage
         device.stored_at = t_us

@@ -104,6 +104,8 @@ class Mobile(msgspec.Struct, forbid_unknown_fields=False):
 class AgentRequest(msgspec.Struct, forbid_unknown_fields=False):
     components: Components = msgspec.field(default_factory=Components)
     storedVisitorId: Tiny | None = None
+    # Drawn by the agent once per browser storage and kept beside the visitor id (storages.py).
+    storageId: Tiny | None = None
     type: Tiny | None = None
     linkedId: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     tag: dict[str, str | int | float | bool | None] | None = None

@@ -25,6 +25,7 @@ from . import (
     pending_rows,
     publish,
     rule_store,
+    storages,
     visitor_index,
     workspaces,
 )
@@ -280,6 +281,7 @@ class IdentifyDevice:
         record.features = p.features
         record.last_seen_us = now
         record.total += 1
+        storages.remember(record, p.request.storageId, now)
         req = p.request
         if req.linkedId and req.linkedId not in record.linked and len(record.linked) < MAX_LINKED:
             record.linked.append(req.linkedId)
@@ -349,12 +351,14 @@ class IdentifyDevice:
         """The visitor this device is (None: a new one), the matcher's probability that the
         answer is right, and how it was reached."""
         p, prefix, txn, db = self.p, self.tenant.prefix, ctx.txn, ctx.store.visitors
-        stored_id = p.request.storedVisitorId
+        stored_id, other_device = p.request.storedVisitorId, None
         if stored_id and stored_id.startswith("pv_"):
             raw = txn.get(visitor_key(prefix, stored_id), db=db)
             if raw is not None:
                 record = decode_record(raw)
-                if linkage.same_device(p.features, record.features):
+                if storages.contested(record, p.request.storageId):
+                    other_device = record.id  # a look-alike answered its id: not this device
+                elif linkage.same_device(p.features, record.features):
                     return record, STORED_ID_CONFIDENCE, "stored"
         if p.exact is None:  # too little reported to tell this device from others
             return None, matching.new_visitor_confidence(p.features), "new"
@@ -366,7 +370,11 @@ class IdentifyDevice:
         for band in p.bands:
             for vid in holders(txn, db, band_index_key(prefix, band)):
                 shared[vid] = shared.get(vid, 0) + 1
-        candidates = [vid for vid, bands in shared.items() if bands >= linkage.MIN_SHARED_BANDS]
+        candidates = [
+            vid
+            for vid, bands in shared.items()
+            if bands >= linkage.MIN_SHARED_BANDS and vid != other_device
+        ]
         address = p.ip.address
         request = linkage.Request(
             p.features, p.exact, p.bands, address,

@@ -12,9 +12,12 @@ request comes from its device, the product of likelihood ratios.
 - Disagreement costs what the change is worth: each differing feature multiplies the odds by
   how often one device shows that change between two visits (a browser update often re-renders
   the canvas; a new GPU almost never appears).
-- The network: a request from an address the candidate used in the last day multiplies the
-  odds by more when few visitors share that address (a household) than when many do (an office
-  or a carrier's NAT); a request from elsewhere lowers them a little.
+- The network: a request from an address the candidate used multiplies the odds by more when
+  few visitors share that address (a household) than when many do (an office or a carrier's
+  NAT); a request from elsewhere changes nothing, devices roam. Look-alikes gather where their
+  kind is (a household's phones of one model, an office's machines of one image), so the
+  address raises the look-alikes not seen yet as much as the candidate: it tells a device from
+  a stranger, not from its twin.
 
 The best candidate is answered only when it is more likely than every alternative together,
 the new device included; otherwise the device gets a new visitor id. Its probability is the
@@ -43,6 +46,7 @@ UPDATE_DRIFT: dict[str, float] = {
     **DRIFT, "canvas": 0.5, "audio": 0.3, "webgl_ext": 0.5, "math": 0.3, "plugins": 0.3,
 }  # fmt: skip
 FONT_DRIFT = 0.01  # another set of fonts
+FONT_ONE_DRIFT = 0.05  # one font installed or removed
 FONT_PACK_DRIFT = 0.1  # several fonts installed (or removed) at once
 # Devices not seen yet that would share a fingerprint, per visitor seen sharing its model.
 UNSEEN = 0.5
@@ -51,12 +55,16 @@ UNSEEN = 0.5
 # a phone, however few have been counted yet.
 PHONE_MODEL_FLOOR = 50
 PHONES = ("iOS", "Android")
-# The least share of visitors assumed to share a language or a time zone.
+# The least share of visitors assumed to share a language or a time zone, and the share assumed
+# before a workspace has seen many visitors (as if it had seen SHARE_PRIOR_VISITORS more, this
+# share of them alike): in a new workspace every visitor speaks its first visitor's language.
 SHARE_FLOOR = 0.02
+SHARE_PRIOR = 0.1
+SHARE_PRIOR_VISITORS = 20
 EPSILON = 0.03
 # A household address shared with no other visitor, and an address the candidate did not use.
 SAME_ADDRESS = 20.0
-OTHER_ADDRESS = 0.7
+OTHER_ADDRESS = 1.0
 # Another address of the same network: an IPv6 /64 is one household or office (privacy
 # addresses change within it), an IPv4 /24 is only the same provider's pool.
 SAME_SUBNET_V6 = 10.0
@@ -80,19 +88,22 @@ def _newer(new: Features, old: Features) -> bool:
 def drift(new: Features, old: Features, new_fonts: frozenset[str] | None = None) -> float:
     """How likely one device shows these differences between two visits (1: none).
     `new_fonts` is `set(new.fonts)`, when the caller compares one request with many."""
-    table = UPDATE_DRIFT if _newer(new, old) else DRIFT
-    factor = 1.0
     theirs = old.values
-    for name, value in new.values.items():
-        rate = table.get(name)
-        if rate is not None:
-            other = theirs.get(name)
-            if other is not None and other != value:
-                factor *= rate
+    changed = [
+        name
+        for name, value in new.values.items()
+        if name in DRIFT and (other := theirs.get(name)) is not None and other != value
+    ]
+    table = UPDATE_DRIFT if changed and _newer(new, old) else DRIFT
+    factor = 1.0
+    for name in changed:
+        factor *= table[name]
     if new.fonts != old.fonts:
         mine = frozenset(new.fonts) if new_fonts is None else new_fonts
         difference = mine.symmetric_difference(old.fonts)
-        if len(difference) > 1:
+        if len(difference) == 1:
+            factor *= FONT_ONE_DRIFT
+        elif difference:
             subset = mine.issuperset(old.fonts) or mine.issubset(old.fonts)
             factor *= FONT_PACK_DRIFT if subset else FONT_DRIFT
     return factor
@@ -112,7 +123,8 @@ def _subnet(address: str) -> str:
 def _share(pop: Population, kind: bytes, value: str | None, visitors: int) -> float:
     if not value:
         return 1.0
-    return max(SHARE_FLOOR, pop.count(kind, digest(value)) / max(visitors, 1))
+    count = pop.count(kind, digest(value)) + SHARE_PRIOR * SHARE_PRIOR_VISITORS
+    return max(SHARE_FLOOR, count / (visitors + SHARE_PRIOR_VISITORS))
 
 
 class Request:
@@ -143,8 +155,12 @@ class Request:
             pop, population.TIMEZONE, values.get("timezone"), self.visitors
         )
 
-    def _others(self, record: VisitorRecord) -> float:
-        """Visitors other than `record`, seen or not yet, expected to agree as well."""
+    def _others(self, record: VisitorRecord, network: float) -> float:
+        """Visitors other than `record`, seen or not yet, expected to agree as well. Look-alikes
+        not seen yet connect from where `record` does as often as it does (a household's
+        phones of one model, an office's machines of one image), so the address that favours
+        `record` over a random device favours them alike."""
+        twin = max(network, 1.0)
         mine, theirs = self.features.values, record.features.values
         # Languages and time zone go together (Spanish and Madrid): the rarer of the two that
         # agree stands for both.
@@ -155,11 +171,11 @@ class Request:
             locale = min(locale, self.timezone_share)
         if self.exact is not None and self.exact == record.exact:
             seen, sharing = self._exact_counts()
-            return max(seen - 1, 0) + UNSEEN * sharing * locale + EPSILON
+            return max(seen - 1, 0) + UNSEEN * sharing * locale * twin + EPSILON
         shared = self.bands.intersection(record.bands)
         core = min(map(self._band_count, shared), default=self.visitors)
         core = max(core, self.floor)
-        return max(core - 1, 0) * locale + UNSEEN * max(core, 1) * locale + EPSILON
+        return max(core - 1, 0) * locale + UNSEEN * max(core, 1) * locale * twin + EPSILON
 
     def _exact_counts(self) -> tuple[int, int]:
         """Visitors holding the exact key, and those sharing the model (at least the floor);
@@ -187,7 +203,8 @@ class Request:
 
     def odds(self, record: VisitorRecord) -> float:
         change = drift(self.features, record.features, self._fonts)
-        return change * self._network(record) / self._others(record)
+        network = self._network(record)
+        return change * network / self._others(record, network)
 
 
 def decide(

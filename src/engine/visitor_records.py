@@ -31,6 +31,14 @@ class DeviceProfile(msgspec.Struct):
     lastSeenAt: str
 
 
+class Storage(msgspec.Struct, array_like=True):
+    """A browser storage that sent this visitor's id (storages.py)."""
+
+    id: str
+    first_us: int
+    last_us: int
+
+
 class VisitorRecord(msgspec.Struct):
     id: str
     first_seen_us: int
@@ -42,6 +50,7 @@ class VisitorRecord(msgspec.Struct):
     devices: list[DeviceProfile]
     linked: list[str]
     ips: list[tuple[str, int]]
+    storages: list[Storage] = msgspec.field(default_factory=list)
 
 
 class EventSummary(msgspec.Struct, array_like=True):

@@ -78,19 +78,21 @@ async def test_same_device_without_cookie_and_after_update_keeps_visitor(env):
         # Cookies cleared: no stored id, same components.
         again = (await _identify(c, ws.keys.pk_live)).json()
         assert again["visitorId"] == first["visitorId"]
-        # Browser update: new major version in the UA and hints, new canvas rendering.
+        # Browser update: new major version in the UA and hints, new canvas rendering; the
+        # stored id is kept across it.
         updated = copy.deepcopy(COMPONENTS)
         updated["userAgent"] = CHROME_UA.replace("121.0", "122.0")
         updated["clientHints"]["brands"][0]["version"] = "122"
         updated["canvas"] = "0000ffff0000ffff"
         ua = updated["userAgent"]
-        body = {"components": updated}
+        body = {"components": updated, "storedVisitorId": first["visitorId"]}
         r = await c.post(
             "/v1/agent/identify",
             json=body,
             headers={"Authorization": f"Bearer {ws.keys.pk_live}", "User-Agent": ua},
         )
         assert r.json()["visitorId"] == first["visitorId"]
+        assert r.json()["visitorFound"] is True
         # A different device: other GPU, fonts, canvas, audio, screen.
         other = copy.deepcopy(COMPONENTS)
         other.update(

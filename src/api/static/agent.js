@@ -5,6 +5,8 @@
  *
  * The visitor id is kept in a first-party cookie and localStorage as a hint; the server identifies
  * the device from its components, so clearing them, or a private window, keeps the same visitor.
+ * Beside it the agent keeps a storage id, drawn once per storage: a second browser that was
+ * answered the same visitor id (a look-alike device) shows as a second storage.
  */
 (function (global) {
   "use strict";
@@ -172,13 +174,23 @@
     });
   }
 
+  // One value "<visitor id>.<storage id>", so that the two are kept and lost together.
   function readStored() {
     var m = safe(function () { return document.cookie.match(/(?:^|; )_spvid=([^;]+)/); }, null);
-    return (m && decodeURIComponent(m[1])) || safe(function () { return global.localStorage.getItem(STORE_KEY); }, null) || null;
+    var value = (m && decodeURIComponent(m[1])) || safe(function () { return global.localStorage.getItem(STORE_KEY); }, null) || "";
+    var parts = value.split(".");
+    return { visitorId: parts[0] || null, storageId: parts[1] || newStorageId() };
   }
-  function writeStored(id) {
-    safe(function () { document.cookie = STORE_KEY + "=" + encodeURIComponent(id) + "; max-age=31536000; path=/; SameSite=Lax"; });
-    safe(function () { global.localStorage.setItem(STORE_KEY, id); });
+  function newStorageId() {
+    var bytes = new Uint8Array(12);
+    safe(function () { global.crypto.getRandomValues(bytes); return true; }, false) ||
+      bytes.forEach(function (_, i) { bytes[i] = Math.floor(Math.random() * 256); });
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+  function writeStored(visitorId, storageId) {
+    var value = visitorId + "." + storageId;
+    safe(function () { document.cookie = STORE_KEY + "=" + encodeURIComponent(value) + "; max-age=31536000; path=/; SameSite=Lax"; });
+    safe(function () { global.localStorage.setItem(STORE_KEY, value); });
   }
 
   function Agent(options) {
@@ -187,9 +199,10 @@
   }
   Agent.prototype.identify = function (opts) {
     opts = opts || {};
-    var self = this;
+    var self = this, stored;
     return collect().then(function (components) {
-      var body = { components: components, storedVisitorId: readStored() };
+      stored = readStored();
+      var body = { components: components, storedVisitorId: stored.visitorId, storageId: stored.storageId };
       if (opts.type) body.type = opts.type;
       if (opts.linkedId) body.linkedId = opts.linkedId;
       if (opts.tag) body.tag = opts.tag;
@@ -202,7 +215,7 @@
     }).then(function (res) {
       return res.json().then(function (data) {
         if (!res.ok) { var err = new Error((data.error && data.error.message) || "identification failed"); err.response = data; throw err; }
-        writeStored(data.visitorId);
+        writeStored(data.visitorId, stored.storageId);
         return data;
       });
     });
