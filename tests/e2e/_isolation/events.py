@@ -150,11 +150,12 @@ class EventWrites(MachineBase):
         doc = answer.expect(200)
         self.w.check(o, answer, allow=carried)
         rid, vid = doc["requestId"], doc["visitorId"]
-        known = o.device_visitor.get(dev)
-        if known is not None and (vid != known or doc["visitorFound"] is not True):
-            self.fail(f"device {dev} is visitor {known} of {o.marker}", answer)
-        if known is None and (doc["visitorFound"] is not False or vid in self.w.ids):
-            self.fail(f"device {dev} is new to {o.marker}: expected a new visitor", answer)
+        known = o.device_visitors.get(dev, set())
+        sent = body.get("storedVisitorId")
+        if sent in known and (vid != sent or doc["visitorFound"] is not True):
+            self.fail(f"device {dev} sent its own visitor id {sent} of {o.marker}", answer)
+        if vid not in known and (doc["visitorFound"] is not False or vid in self.w.ids):
+            self.fail(f"device {dev} of {o.marker} was answered a visitor not its own", answer)
         self.w.own(o, rid)
         self.w.own(o, vid)
         ident = Ident(vid, dev, kind_of_event, body.get("linkedId"), None, None)
@@ -168,12 +169,12 @@ class EventWrites(MachineBase):
                 self.fail(f"expected verdict {ident.verdict} by {ident.rule}", answer)
         o.idents[rid] = ident
         self.w.seen["identifications"] += 1
-        self.w.seen["returning visitor" if known else "new visitor"] += 1
+        self.w.seen["returning visitor" if vid in known else "new visitor"] += 1
         if ident.rule:
             self.w.seen["verdicts by a rule"] += 1
         if carried and stored == "foreign":
             self.w.seen["another owner's storedVisitorId ignored"] += 1
-        o.device_visitor[dev] = vid
+        o.device_visitors.setdefault(dev, set()).add(vid)
         o.visitors.setdefault(vid, []).append(rid)
         for hook in o.webhooks.values():
             if hook.status == "active":
@@ -190,7 +191,8 @@ class EventWrites(MachineBase):
             self.fail("deletion answer", answer)
         del o.visitors[vid]
         o.gone_visitors.add(vid)
-        o.device_visitor = {d: v for d, v in o.device_visitor.items() if v != vid}
+        for ids in o.device_visitors.values():
+            ids.discard(vid)
         for listed in o.lists.values():
             if listed.type == "visitor":
                 listed.entries.discard(vid)

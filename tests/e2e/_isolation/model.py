@@ -110,7 +110,9 @@ class Owner:
     plan_of: dict[str, str] = field(default_factory=dict)
     ever_plan: dict[str, set[str]] = field(default_factory=dict)
     idents: dict[str, Ident] = field(default_factory=dict)
-    device_visitor: dict[int, str] = field(default_factory=dict)
+    # Every live visitor a device was answered: without its stored id a device may be split
+    # off into a new visitor (a new id rather than a wrong one), never answered another's.
+    device_visitors: dict[int, set[str]] = field(default_factory=dict)
     visitors: dict[str, list[str]] = field(default_factory=dict)  # live visitor -> requests
     gone_visitors: set[str] = field(default_factory=set)
     rules: dict[str, RuleModel] = field(default_factory=dict)
