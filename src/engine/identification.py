@@ -47,6 +47,7 @@ from .visitor_records import (
     VisitorRecord,
     band_index_key,
     decode_record,
+    decode_view,
     doc_key,
     encode_record,
     exact_index_key,
@@ -381,13 +382,15 @@ class IdentifyDevice:
             address_visitors(txn, db, prefix, address, p.received_us, _addresses(ctx)),
             Population(txn, db, prefix),
         )  # fmt: skip
-        records = (
-            decode_record(raw)
+        stored = {
+            vid: raw
             for vid in candidates
             if (raw := txn.get(visitor_key(prefix, vid), db=db)) is not None
-        )
-        record, raw = linkage.decide(request, records)
-        return record, raw, "new" if record is None else "linked"
+        }
+        view, chance = linkage.decide(request, map(decode_view, stored.values()))
+        if view is None:
+            return None, chance, "new"
+        return decode_record(stored[view.id]), chance, "linked"
 
     def _reindex(self, ctx: WriteContext, record: VisitorRecord, new_visitor: bool) -> None:
         p = self.p

@@ -32,7 +32,7 @@ from . import population
 from .device import digest
 from .matching import Features, model_key
 from .population import Population
-from .visitor_records import VisitorRecord
+from .visitor_records import MatchView
 
 # Probability that one device shows this change between two visits, without and with a newer
 # browser version (updates re-render canvases, audio stacks and extension lists).
@@ -70,6 +70,9 @@ OTHER_ADDRESS = 1.0
 SAME_SUBNET_V6 = 10.0
 SAME_SUBNET_V4 = 1.5
 THRESHOLD = 0.9
+# Odds below a thousandth change no decision: a candidate whose changes and network keep its
+# odds below that, however few others agree (at least EPSILON), is not counted further.
+NEGLIGIBLE = 1e-3
 # Bands a candidate must share with the request to be weighed at all. Two changed features
 # leave at least two of the nine bands intact, so a candidate sharing fewer differs in three
 # features or more: odds far below any answer's.
@@ -90,9 +93,7 @@ def drift(new: Features, old: Features, new_fonts: frozenset[str] | None = None)
     `new_fonts` is `set(new.fonts)`, when the caller compares one request with many."""
     theirs = old.values
     changed = [
-        name
-        for name, value in new.values.items()
-        if name in DRIFT and (other := theirs.get(name)) is not None and other != value
+        name for name, _ in new.values.items() - theirs.items() if name in DRIFT and name in theirs
     ]
     table = UPDATE_DRIFT if changed and _newer(new, old) else DRIFT
     factor = 1.0
@@ -155,7 +156,7 @@ class Request:
             pop, population.TIMEZONE, values.get("timezone"), self.visitors
         )
 
-    def _others(self, record: VisitorRecord, network: float) -> float:
+    def _others(self, record: MatchView, network: float) -> float:
         """Visitors other than `record`, seen or not yet, expected to agree as well. Look-alikes
         not seen yet connect from where `record` does as often as it does (a household's
         phones of one model, an office's machines of one image), so the address that favours
@@ -194,22 +195,22 @@ class Request:
             count = self._band_cache[band] = self.pop.count(population.BAND, band)
         return count
 
-    def _network(self, record: VisitorRecord) -> float:
+    def _network(self, record: MatchView) -> float:
         if any(ip == self.address for ip, _ in record.ips):
             return 1.0 + SAME_ADDRESS / max(self.address_visitors - 1, 1)
         if self.subnet and any(_subnet(ip) == self.subnet for ip, _ in record.ips):
             return SAME_SUBNET_V6 if ":" in self.address else SAME_SUBNET_V4
         return OTHER_ADDRESS
 
-    def odds(self, record: VisitorRecord) -> float:
+    def odds(self, record: MatchView) -> float:
         change = drift(self.features, record.features, self._fonts)
         network = self._network(record)
+        if change * network < NEGLIGIBLE * EPSILON:  # the odds cannot reach NEGLIGIBLE
+            return 0.0
         return change * network / self._others(record, network)
 
 
-def decide(
-    request: Request, candidates: Iterable[VisitorRecord]
-) -> tuple[VisitorRecord | None, float]:
+def decide(request: Request, candidates: Iterable[MatchView]) -> tuple[MatchView | None, float]:
     """The visitor to answer (None: a new one) and the probability that the answer is right."""
     best, best_odds, total = None, 0.0, 0.0
     for record in candidates:

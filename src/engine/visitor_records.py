@@ -53,6 +53,17 @@ class VisitorRecord(msgspec.Struct):
     storages: list[Storage] = msgspec.field(default_factory=list)
 
 
+class MatchView(msgspec.Struct):
+    """The fields of a visitor record that matching weighs: decoding only these skips the
+    rest of every candidate's record."""
+
+    id: str
+    features: Features
+    exact: bytes | None
+    bands: list[bytes]
+    ips: list[tuple[str, int]]
+
+
 class EventSummary(msgspec.Struct, array_like=True):
     visitor: str
     verdict: str | None
@@ -63,6 +74,7 @@ class EventSummary(msgspec.Struct, array_like=True):
 
 _record_enc = msgspec.msgpack.Encoder()
 _record_dec = msgspec.msgpack.Decoder(VisitorRecord)
+_view_dec = msgspec.msgpack.Decoder(MatchView)
 _summary_dec = msgspec.msgpack.Decoder(EventSummary)
 _ipvis_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
 
@@ -97,6 +109,10 @@ def visitor_events_prefix(prefix: bytes, visitor_id: str) -> bytes:
 
 def decode_record(raw: bytes) -> VisitorRecord:
     return _record_dec.decode(raw)
+
+
+def decode_view(raw: bytes) -> MatchView:
+    return _view_dec.decode(raw)
 
 
 def decode_summary(raw: bytes) -> EventSummary:
