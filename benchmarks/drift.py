@@ -7,7 +7,9 @@ every device is one `Engine.identify_device` call at its simulated instant (`at_
 60 days ending 2026-12-03, interleaved across the fleet as real traffic is. The agent's side is
 simulated too: the visitor id of each answer is stored (cookie and localStorage, beside the
 storage's own id) and sent back unless the window is private, the user or the browser cleared
-it, or Safari's ITP expired it; a visit without it sends a storage id drawn afresh.
+it, or Safari's ITP expired it; a visit without it sends a storage id drawn afresh. Deployed on
+the site's own host (`--deployment first-party`, the default), the server's HttpOnly cookie
+still carries the id when ITP expired the script storage; `other-site` leaves it out.
 
 Populations: ~35 % near-identical phones (popular models, identical software, differing in
 language, time zone and network), ~20 % corporate laptops (five images, fifteen offices, one
@@ -27,6 +29,7 @@ confidence: count, mean confidence, accuracy = share right, also split by visito
 expected calibration error ECE = sum over bands of n_b/N * |accuracy_b - confidence_b|.
 
     python benchmarks/drift.py [--devices 5000] [--visits 8] [--seed 7] [--out FILE] [--quick]
+                               [--deployment first-party|other-site]
 """
 
 from __future__ import annotations
@@ -52,7 +55,13 @@ from report import emit
 QUICK_DEVICES = 250
 
 
-def simulate(devices: int, visits: int, seed: int, rows_out: list[Row] | None = None) -> dict:
+def simulate(
+    devices: int,
+    visits: int,
+    seed: int,
+    rows_out: list[Row] | None = None,
+    first_party: bool = True,
+) -> dict:
     """Run the fleet; `rows_out`, when given, receives one row per answer in visit order."""
     built = time.perf_counter()
     fleet = build_fleet(devices, visits, seed)
@@ -71,7 +80,7 @@ def simulate(devices: int, visits: int, seed: int, rows_out: list[Row] | None = 
         tenant = engine.authenticate(ws.keys.sk_live).tenant
         for t_us, index, number in fleet.schedule:
             device = fleet.devices[index]
-            visit = make_visit(device, t_us, fleet.networks, rng)
+            visit = make_visit(device, t_us, fleet.networks, rng, first_party)
             request = msgspec.convert(
                 {
                     "components": visit.components,
@@ -119,6 +128,7 @@ def simulate(devices: int, visits: int, seed: int, rows_out: list[Row] | None = 
         "seed": seed,
         "devices": devices,
         "visits_per_device": visits,
+        "deployment": "first-party" if first_party else "other-site",
         "identifications": len(rows),
         "simulated_span": [iso(fleet.schedule[0][0]), iso(fleet.schedule[-1][0])],
         "populations": {
@@ -142,9 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_DEVICES} devices")
+    parser.add_argument(
+        "--deployment",
+        choices=("first-party", "other-site"),
+        default="first-party",
+        help="first-party: the agent's endpoint on the site's own host, so the server's cookie "
+        "outlives Safari's seven-day cap on script storage; other-site: it does not",
+    )
     args = parser.parse_args(argv)
     devices = QUICK_DEVICES if args.quick else args.devices
-    result = simulate(devices, args.visits, args.seed)
+    result = simulate(devices, args.visits, args.seed, first_party=args.deployment == "first-party")
     print(table(result))
     print()
     g = result["groups"]

@@ -17,7 +17,8 @@ Per visit:
   first language), a new session starting after a gap of 8 hours with probability 0.85;
 - the stored id (cookie + localStorage, the last visitor id answered) is sent unless the window
   is private, the browser clears site data on exit, the user cleared it since, or Safari's ITP
-  deleted it (7 days without a visit).
+  deleted it (7 days without a visit) and the server's own cookie did not outlive it (it does
+  when the agent's endpoint is on the site's own host: `first_party`).
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def _screen(device: Device, t_us: int, network: str, rng: random.Random):
     return primary
 
 
-def make_visit(device: Device, t_us: int, nets: Networks, rng: random.Random) -> Visit:
+def make_visit(
+    device: Device, t_us: int, nets: Networks, rng: random.Random, first_party: bool = True
+) -> Visit:
     first = not device.last_visit
     kind, ip = _network(device, t_us, nets, rng)
     trip = _trip(device, t_us)
@@ -118,6 +121,8 @@ def make_visit(device: Device, t_us: int, nets: Networks, rng: random.Random) ->
             cleared = True
         elif device.itp and t_us - device.stored_at > ITP_CAP_US:
             itp_expired = True
+            if first_party:  # the server's cookie is not script storage: ITP leaves it
+                stored = device.stored
         else:
             stored = device.stored
     # A storage keeps its id as long as it keeps the visitor id; any other visit starts afresh.

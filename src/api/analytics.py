@@ -25,8 +25,7 @@ def as_endpoint(handler: ingest_path.Handler):
         st = state_of(request)
         key = authenticate(request, st.engine, public_ok=True)
         body = await read_body(request, st.config.max_body_bytes)
-        payload = await handler(st, key, body, request.scope)
-        return Response(payload, media_type="application/json")
+        return (await handler(st, key, body, request.scope)).response()
 
     return endpoint
 

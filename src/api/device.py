@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import get_args
@@ -23,12 +24,21 @@ from engine.workspaces import KeyInfo
 from .auth import authenticate
 from .body import read_body
 from .params import BoolParam, ChoiceParam, InstantParam, TextParam, limit
-from .responses import json_response
+from .responses import Reply, json_response
 from .state import AppState, state_of
 
 _encoder = msgspec.json.Encoder()
 _agent_decoder = msgspec.json.Decoder(AgentRequest)
 _FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "via", "x-real-ip", "client-ip")
+# The agent keeps its visitor id in script storage, which Safari deletes after seven days
+# without a visit; a cookie set by a server on the site's own host keeps its lifetime. So the
+# answer to a public key also sets this cookie, and a request whose agent lost its storage is
+# read from it (docs/identification.md: deploy on the site's host for it to count).
+STORAGE_COOKIE = "_spid"
+_COOKIE_MAX_AGE = 400 * 86_400  # the longest lifetime browsers grant a cookie
+_COOKIE_VALUE = re.compile(
+    r"(?P<visitor>pv_[A-Za-z0-9]{1,32})(?:\.(?P<storage>[A-Za-z0-9]{1,64}))?"
+)
 
 
 @lru_cache(maxsize=16)
@@ -62,11 +72,39 @@ def client_address(
     return peer, any(name in headers for name in _FORWARDING_HEADERS)
 
 
+def _stored_cookie(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The visitor id and storage id of the server's cookie, when the request carries a
+    well-formed one."""
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == STORAGE_COOKIE and (found := _COOKIE_VALUE.fullmatch(value)):
+            return found["visitor"], found["storage"]
+    return None, None
+
+
+def _storage_cookie(visitor_id: str, storage_id: str | None, secure: bool) -> bytes:
+    value = visitor_id if storage_id is None else f"{visitor_id}.{storage_id}"
+    flags = "; Secure" if secure else ""
+    cookie = f"{STORAGE_COOKIE}={value}; Max-Age={_COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=Lax"
+    return (cookie + flags).encode()
+
+
 async def identify(
-    st: AppState, key: KeyInfo, body: bytes, peer: str, headers: Mapping[str, str]
-) -> bytes:
+    st: AppState,
+    key: KeyInfo,
+    body: bytes,
+    peer: str,
+    headers: Mapping[str, str],
+    *,
+    secure: bool = False,
+) -> Reply:
     """POST /v1/agent/identify; also served by the plain-ASGI hot path (ingest_path)."""
     payload = codec.decode(_agent_decoder, body)
+    if key.public and payload.storedVisitorId is None:
+        stored, storage = _stored_cookie(headers)
+        if stored is not None:  # the agent's storage is gone, the server's cookie is not
+            payload.storedVisitorId = stored
+            payload.storageId = storage or payload.storageId
     address, forwarded = client_address(peer, headers, tuple(st.config.trusted_proxies))
     event = await st.engine.identify_device_async(
         key.tenant,
@@ -78,8 +116,9 @@ async def identify(
     )
     if key.public:
         answer = AgentAnswer(event.requestId, event.visitorId, event.confidence, event.visitorFound)
-        return _encoder.encode(answer)
-    return _encoder.encode(event)
+        cookie = _storage_cookie(event.visitorId, payload.storageId, secure)
+        return Reply(_encoder.encode(answer), ((b"set-cookie", cookie),))
+    return Reply(_encoder.encode(event))
 
 
 async def agent_identify(request: Request) -> Response:
@@ -87,8 +126,8 @@ async def agent_identify(request: Request) -> Response:
     key = authenticate(request, st.engine, public_ok=True)
     body = await read_body(request, st.config.max_body_bytes)
     peer = request.client.host if request.client else "0.0.0.0"
-    payload = await identify(st, key, body, peer, request.headers)
-    return Response(payload, media_type="application/json")
+    secure = request.url.scheme == "https"
+    return (await identify(st, key, body, peer, request.headers, secure=secure)).response()
 
 
 async def discard_identify(request: Request) -> Response:

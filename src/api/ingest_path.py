@@ -23,38 +23,42 @@ from engine.workspaces import KeyInfo
 from . import device, limits
 from .auth import authenticate_header
 from .errors import render
+from .responses import Reply
 from .state import AppState
 
 _encoder = msgspec.json.Encoder()
-Handler = Callable[[AppState, KeyInfo, bytes, dict[str, Any]], Awaitable[bytes]]
+Handler = Callable[[AppState, KeyInfo, bytes, dict[str, Any]], Awaitable[Reply]]
 
 
-async def _event(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
+async def _event(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> Reply:
     event = events.decode_event(body)
-    return _encoder.encode(await st.engine.ingest(key.tenant, [event], decoded=True))
+    return Reply(_encoder.encode(await st.engine.ingest(key.tenant, [event], decoded=True)))
 
 
-async def _batch(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
+async def _batch(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> Reply:
     batch = events.decode_batch(body, st.engine.config)
-    return _encoder.encode(await st.engine.ingest(key.tenant, batch, batch=True, decoded=True))
+    result = await st.engine.ingest(key.tenant, batch, batch=True, decoded=True)
+    return Reply(_encoder.encode(result))
 
 
-async def _discard_event(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
+async def _discard_event(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> Reply:
     """Benchmark baseline: all the work of POST /v1/events except storing."""
     events.prepare(events.decode_event(body), now_us(), st.engine.config)
-    return _encoder.encode(events.IngestResult(accepted=1, stored=0, deduplicated=0))
+    return Reply(_encoder.encode(events.IngestResult(accepted=1, stored=0, deduplicated=0)))
 
 
-async def _discard_batch(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
+async def _discard_batch(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> Reply:
     batch = events.decode_batch(body, st.engine.config)
     events.prepare_batch(batch, now_us(), st.engine.config)
-    return _encoder.encode(events.IngestResult(accepted=len(batch), stored=0, deduplicated=0))
+    result = events.IngestResult(accepted=len(batch), stored=0, deduplicated=0)
+    return Reply(_encoder.encode(result))
 
 
-async def _identify(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> bytes:
+async def _identify(st: AppState, key: KeyInfo, body: bytes, scope: dict[str, Any]) -> Reply:
     client = scope.get("client")
     peer = client[0] if client else "0.0.0.0"
-    return await device.identify(st, key, body, peer, Headers(scope=scope))
+    secure = scope.get("scheme") == "https"
+    return await device.identify(st, key, body, peer, Headers(scope=scope), secure=secure)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -200,7 +204,8 @@ class IngestionApp:
                 raise InvalidInput("Content-Length is not a number.")
             key = authenticate_header(auth, st.engine, public_ok=True, scope=scope)
             body = await _read_body(request_body.receive, length, st.config.max_body_bytes)
-            status, payload = 200, await handler(st, key, body, scope)
+            status, (payload, answer_headers) = 200, await handler(st, key, body, scope)
+            extra.extend(answer_headers)
         except Exception as exc:
             status, payload = render(exc, "POST", scope["path"])
             if not await request_body.settle():

@@ -72,8 +72,19 @@ def test_same_visitor_after_clearing_storage_and_in_a_fresh_context(server, brow
     page = context.new_page()
     first = _identify(page, url)
     assert first["visitorId"].startswith("pv_")
-    # The agent stored the id in a cookie and localStorage.
-    assert any(c["name"] == "_spvid" for c in context.cookies())
+    # The agent stored the id in a cookie and localStorage, beside its storage id, and the
+    # server set its own HttpOnly cookie with both.
+    cookies = {c["name"]: c for c in context.cookies()}
+    stored_value = page.evaluate("() => localStorage.getItem('_spvid')")
+    visitor, _, storage = stored_value.partition(".")
+    assert visitor == first["visitorId"] and len(storage) == 24
+    assert cookies["_spid"]["httpOnly"] is True
+    assert cookies["_spid"]["value"] == stored_value
+    # Script storage gone (Safari's seven-day cap), the server's cookie kept: same visitor.
+    page.evaluate("() => { localStorage.clear(); document.cookie = '_spvid=; max-age=0; path=/'; }")
+    assert "_spvid" not in {c["name"] for c in context.cookies()}
+    kept = _identify(page, url)
+    assert kept["visitorId"] == first["visitorId"] and kept["visitorFound"] is True
     # Clear cookies and storage, then identify again.
     context.clear_cookies()
     page.evaluate("() => { localStorage.clear(); sessionStorage.clear(); }")

@@ -76,6 +76,7 @@ async def test_same_device_without_cookie_and_after_update_keeps_visitor(env):
     async with await _client(app) as c:
         first = (await _identify(c, ws.keys.pk_live)).json()
         # Cookies cleared: no stored id, same components.
+        c.cookies.clear()
         again = (await _identify(c, ws.keys.pk_live)).json()
         assert again["visitorId"] == first["visitorId"]
         # Browser update: new major version in the UA and hints, new canvas rendering; the
@@ -105,6 +106,51 @@ async def test_same_device_without_cookie_and_after_update_keeps_visitor(env):
         )
         r = await _identify(c, ws.keys.pk_live, components=other)
         assert r.json()["visitorId"] != first["visitorId"]
+
+
+@pytest.mark.anyio
+async def test_the_servers_cookie_keeps_the_visitor_when_the_agents_storage_is_gone(env):
+    _engine, ws, app = env
+    async with await _client(app) as c:
+        r = await _identify(c, ws.keys.pk_live, storageId="s1")
+        first = r.json()["visitorId"]
+        cookie = r.headers["set-cookie"]
+        assert cookie.startswith(f"_spid={first}.s1;")
+        for attribute in ("HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=34560000"):
+            assert attribute in cookie
+        assert "Secure" not in cookie  # plain HTTP here
+        # Safari deleted the agent's storage and the browser updated, re-rendering canvas and
+        # audio: the body has no stored id. Without the server's cookie that is a new visitor...
+        updated = copy.deepcopy(COMPONENTS)
+        updated.update(userAgent=CHROME_UA.replace("121.0", "122.0"), canvas="0f0f", audio="9.9")
+        headers = {**_auth(ws.keys.pk_live), "User-Agent": updated["userAgent"]}
+        body = {"components": updated, "storageId": "s2"}
+        c.cookies.clear()
+        alone = (await c.post("/v1/agent/identify", json=body, headers=headers)).json()
+        assert alone["visitorId"] != first
+        # ... with it, the device keeps its visitor.
+        c.cookies.clear()
+        kept = await c.post(
+            "/v1/agent/identify", json=body, headers={**headers, "Cookie": f"_spid={first}.s1"}
+        )
+        assert kept.json()["visitorId"] == first and kept.json()["visitorFound"] is True
+        assert kept.headers["set-cookie"].startswith(f"_spid={first}.s1;")
+        # A stored id in the body wins over the cookie; a malformed cookie is ignored.
+        c.cookies.clear()
+        both = await c.post(
+            "/v1/agent/identify",
+            json={**body, "storedVisitorId": alone["visitorId"]},
+            headers={**headers, "Cookie": f"_spid={first}.s1"},
+        )
+        assert both.json()["visitorId"] == alone["visitorId"]
+        for bad in ("_spid=not-an-id", "_spid=pv_x.s;s", "_spid=", "junk"):
+            c.cookies.clear()
+            r = await c.post("/v1/agent/identify", json=body, headers={**headers, "Cookie": bad})
+            assert r.status_code == 200
+        # A secret key (a server relaying a payload) gets no cookie.
+        c.cookies.clear()
+        secret = await _identify(c, ws.keys.sk_live)
+        assert "set-cookie" not in secret.headers
 
 
 @pytest.mark.anyio

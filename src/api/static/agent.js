@@ -210,7 +210,9 @@
         method: "POST",
         headers: { "Content-Type": "application/json", "Authorization": "Bearer " + self.publicKey },
         body: JSON.stringify(body),
-        credentials: "omit"
+        // Served from the page's own origin, the answer sets the server's cookie, which Safari
+        // does not delete after seven days as it does this script's storage.
+        credentials: "same-origin"
       });
     }).then(function (res) {
       return res.json().then(function (data) {
