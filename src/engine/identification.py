@@ -188,8 +188,7 @@ class Prepared(msgspec.Struct):
 
     request: AgentRequest
     features: Features
-    exact: bytes | None
-    bands: list[bytes]
+    keys: matching.Keys
     signals: Signals
     ua: UserAgentInfo
     ip: IpInfo
@@ -239,8 +238,7 @@ def prepare(
     return Prepared(
         request=request,
         features=feats,
-        exact=matching.exact_key(feats),
-        bands=matching.band_keys(feats),
+        keys=matching.keys(feats),
         signals=signals,
         ua=ua,
         ip=ip,
@@ -361,14 +359,15 @@ class IdentifyDevice:
                     other_device = record.id  # a look-alike answered its id: not this device
                 elif linkage.same_device(p.features, record.features):
                     return record, STORED_ID_CONFIDENCE, "stored"
-        if p.exact is None:  # too little reported to tell this device from others
+        keys = p.keys
+        if keys.exact is None:  # too little reported to tell this device from others
             return None, matching.new_visitor_confidence(p.features), "new"
         # Visitors under the exact key, and those sharing enough bands to be this device
         # drifted (linkage.MIN_SHARED_BANDS).
         shared: dict[str, int] = dict.fromkeys(
-            holders(txn, db, exact_index_key(prefix, p.exact)), len(p.bands)
+            holders(txn, db, exact_index_key(prefix, keys.exact)), len(keys.bands)
         )
-        for band in p.bands:
+        for band in keys.bands:
             for vid in holders(txn, db, band_index_key(prefix, band)):
                 shared[vid] = shared.get(vid, 0) + 1
         candidates = [
@@ -378,7 +377,7 @@ class IdentifyDevice:
         ]
         address = p.ip.address
         request = linkage.Request(
-            p.features, p.exact, p.bands, address,
+            p.features, keys, address,
             address_visitors(txn, db, prefix, address, p.received_us, _addresses(ctx)),
             Population(txn, db, prefix),
         )  # fmt: skip
@@ -395,7 +394,7 @@ class IdentifyDevice:
     def _reindex(self, ctx: WriteContext, record: VisitorRecord, new_visitor: bool) -> None:
         p = self.p
         visitor_index.move(
-            ctx.txn, ctx.store.visitors, self.tenant.prefix, record, p.features, p.exact, p.bands,
+            ctx.txn, ctx.store.visitors, self.tenant.prefix, record, p.features, p.keys,
             new_visitor=new_visitor,
         )  # fmt: skip
 

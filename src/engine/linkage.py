@@ -29,8 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import population
-from .device import digest
-from .matching import Features, model_key
+from .matching import Features, Keys
 from .population import Population
 from .visitor_records import MatchView
 
@@ -121,10 +120,10 @@ def _subnet(address: str) -> str:
     return address.rpartition(".")[0]
 
 
-def _share(pop: Population, kind: bytes, value: str | None, visitors: int) -> float:
-    if not value:
+def _share(pop: Population, kind: bytes, value: bytes | None, visitors: int) -> float:
+    if value is None:
         return 1.0
-    count = pop.count(kind, digest(value)) + SHARE_PRIOR * SHARE_PRIOR_VISITORS
+    count = pop.count(kind, value) + SHARE_PRIOR * SHARE_PRIOR_VISITORS
     return max(SHARE_FLOOR, count / (visitors + SHARE_PRIOR_VISITORS))
 
 
@@ -134,13 +133,13 @@ class Request:
     def __init__(
         self,
         features: Features,
-        exact: bytes | None,
-        bands: list[bytes],
+        keys: Keys,
         address: str,
         address_visitors: int,
         pop: Population,
     ) -> None:
-        self.features, self.exact, self.bands = features, exact, set(bands)
+        self.features, self.keys = features, keys
+        self.exact, self.bands = keys.exact, set(keys.bands)
         self.address, self.address_visitors, self.pop = address, address_visitors, pop
         self.subnet = _subnet(address)
         self._exact_cache: tuple[int, int] | None = None
@@ -148,13 +147,8 @@ class Request:
         self._fonts = frozenset(features.fonts)
         self.visitors = pop.visitors()
         self.floor = PHONE_MODEL_FLOOR if features.values.get("os") in PHONES else 1
-        values = features.values
-        self.languages_share = _share(
-            pop, population.LANGUAGES, values.get("languages"), self.visitors
-        )
-        self.timezone_share = _share(
-            pop, population.TIMEZONE, values.get("timezone"), self.visitors
-        )
+        self.languages_share = _share(pop, population.LANGUAGES, keys.languages, self.visitors)
+        self.timezone_share = _share(pop, population.TIMEZONE, keys.timezone, self.visitors)
 
     def _others(self, record: MatchView, network: float) -> float:
         """Visitors other than `record`, seen or not yet, expected to agree as well. Look-alikes
@@ -183,7 +177,7 @@ class Request:
         read once per request, as every candidate under the exact key asks."""
         if self._exact_cache is None:
             assert self.exact is not None
-            model = model_key(self.features)
+            model = self.keys.model
             sharing = self.pop.count(population.MODEL, model) if model is not None else 1
             exact = self.pop.count(population.EXACT, self.exact)
             self._exact_cache = exact, max(sharing, self.floor)

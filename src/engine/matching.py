@@ -111,15 +111,6 @@ def model_key(f: Features) -> bytes | None:
     return digest(*(f.values.get(name, "") for name in EXACT))
 
 
-def exact_key(f: Features) -> bytes | None:
-    """The model key with languages and time zone: what clearing storage or opening a private
-    window leaves unchanged. Look-alike devices in one place still share it."""
-    model = model_key(f)
-    if model is None:
-        return None
-    return digest(model.hex(), f.values.get("languages", ""), f.values.get("timezone", ""))
-
-
 def band_keys(f: Features) -> list[bytes]:
     values = f.values
     present = values.keys()
@@ -128,6 +119,34 @@ def band_keys(f: Features) -> list[bytes]:
         for number, names in enumerate(BANDS)
         if present >= _BAND_SETS[number]
     ]
+
+
+class Keys(msgspec.Struct, frozen=True):
+    """Every key of one set of features, computed once, outside the writer: the index keys
+    and the digests the population counts are kept under. `exact` is the model key with
+    languages and time zone: what clearing storage or opening a private window leaves
+    unchanged (look-alike devices in one place still share it)."""
+
+    exact: bytes | None
+    bands: list[bytes]
+    model: bytes | None
+    languages: bytes | None
+    timezone: bytes | None
+
+
+def keys(f: Features) -> Keys:
+    model = model_key(f)
+    languages, timezone = f.values.get("languages"), f.values.get("timezone")
+    exact = None
+    if model is not None:
+        exact = digest(model.hex(), languages or "", timezone or "")
+    return Keys(
+        exact=exact,
+        bands=band_keys(f),
+        model=model,
+        languages=digest(languages) if languages else None,
+        timezone=digest(timezone) if timezone else None,
+    )
 
 
 def new_visitor_confidence(f: Features) -> float:

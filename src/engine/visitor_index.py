@@ -13,9 +13,8 @@ from typing import Any
 
 import msgspec
 
-from . import population
-from .device import digest
-from .matching import Features, model_key
+from . import matching, population
+from .matching import Features, Keys
 from .population import Population
 from .visitor_records import VisitorRecord, band_index_key, encode_record, exact_index_key
 
@@ -47,21 +46,18 @@ def _remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
         txn.delete(key, db=db)
 
 
-def counted_keys(
-    features: Features, exact: bytes | None, bands: list[bytes]
-) -> list[tuple[bytes, bytes]]:
-    """The (kind, digest) pairs a visitor with these features is counted under."""
-    keys = [(population.BAND, band) for band in bands]
-    if exact is not None:
-        keys.append((population.EXACT, exact))
-    model = model_key(features)
-    if model is not None:
-        keys.append((population.MODEL, model))
-    for kind, name in ((population.LANGUAGES, "languages"), (population.TIMEZONE, "timezone")):
-        value = features.values.get(name)
-        if value:
-            keys.append((kind, digest(value)))
-    return keys
+def counted_keys(keys: Keys) -> list[tuple[bytes, bytes]]:
+    """The (kind, digest) pairs a visitor with these keys is counted under."""
+    counted = [(population.BAND, band) for band in keys.bands]
+    for kind, value in (
+        (population.EXACT, keys.exact),
+        (population.MODEL, keys.model),
+        (population.LANGUAGES, keys.languages),
+        (population.TIMEZONE, keys.timezone),
+    ):
+        if value is not None:
+            counted.append((kind, value))
+    return counted
 
 
 def _index_keys(prefix: bytes, exact: bytes | None, bands: list[bytes]) -> set[bytes]:
@@ -77,14 +73,14 @@ def move(
     prefix: bytes,
     record: VisitorRecord,
     features: Features,
-    exact: bytes | None,
-    bands: list[bytes],
+    keys: Keys,
     *,
     new_visitor: bool,
 ) -> None:
-    """List `record` under the keys of `features` instead of its current ones, and count it
+    """List `record` under `keys` (of `features`) instead of its current ones, and count it
     there; the caller stores the record."""
     pop = Population(txn, db, prefix)
+    exact, bands = keys.exact, keys.bands
     if new_visitor:
         pop.add_visitor(1)
         old_counted: list[tuple[bytes, bytes]] = []
@@ -92,9 +88,9 @@ def move(
     elif record.exact == exact and record.bands == bands and record.features == features:
         return  # a returning device with unchanged features: its entries stand
     else:
-        old_counted = counted_keys(record.features, record.exact, record.bands)
+        old_counted = counted_keys(matching.keys(record.features))
         old_index = _index_keys(prefix, record.exact, record.bands)
-    pop.move(old_counted, counted_keys(features, exact, bands))
+    pop.move(old_counted, counted_keys(keys))
     new_index = _index_keys(prefix, exact, bands)
     for key in old_index - new_index:
         _remove(txn, db, key, record.id)
@@ -107,6 +103,6 @@ def forget(txn: Any, db: Any, prefix: bytes, record: VisitorRecord) -> None:
     """Take a deleted visitor out of every list and count."""
     pop = Population(txn, db, prefix)
     pop.add_visitor(-1)
-    pop.move(counted_keys(record.features, record.exact, record.bands), [])
+    pop.move(counted_keys(matching.keys(record.features)), [])
     for key in _index_keys(prefix, record.exact, record.bands):
         _remove(txn, db, key, record.id)

@@ -87,7 +87,7 @@ def _recount(engine, tenant) -> tuple[int, Counter]:
                 if key.endswith(b"\x01"):
                     record = decode_record(raw)
                     visitors += 1
-                    counts.update(counted_keys(record.features, record.exact, record.bands))
+                    counts.update(counted_keys(matching.keys(record.features)))
     return visitors, counts
 
 
