@@ -17,7 +17,7 @@ import lmdb
 import msgspec
 import numpy as np
 
-from . import dictionary, discovery_kernel, profiles
+from . import _kernels, dictionary, profiles
 from .scan import load
 from .store import Store
 from .tenant import Tenant
@@ -164,13 +164,14 @@ def analyse(
     e = len(label)
     support = max(settings.min_support_users, math.ceil(settings.min_support_share * n))
     found: list[Finding] = []
-    s_n1, s_n11 = discovery_kernel.singles(starts, codes, retained, e, np.asarray(THRESHOLDS))
+    kernel = _kernels.discovery()
+    s_n1, s_n11 = kernel.singles(starts, codes, retained, e, np.asarray(THRESHOLDS))
     for a in range(e):
         for t, k in enumerate(THRESHOLDS):
             if s_n1[a, t] >= support:
                 found.append(_finding([label[a]], k, int(s_n11[a, t]), int(s_n1[a, t]), n_ret, n))
     empty = np.zeros((0, 3), np.int64)
-    p_n1, p_n11, _, _ = discovery_kernel.sequences(starts, codes, retained, e, empty)
+    p_n1, p_n11, _, _ = kernel.sequences(starts, codes, retained, e, empty)
     frequent = [(a, b) for a in range(e) for b in range(e) if a != b and p_n1[a, b] >= support]
     for a, b in frequent:
         found.append(_finding([label[a], label[b]], 1, int(p_n11[a, b]), int(p_n1[a, b]), n_ret, n))
@@ -179,7 +180,7 @@ def analyse(
     triples = np.asarray([(a, b, c) for a, b in frequent for c in range(e)
                           if c != b and (b, c) in pairs], np.int64).reshape(-1, 3)  # fmt: skip
     if len(triples):
-        _, _, t_n1, t_n11 = discovery_kernel.sequences(starts, codes, retained, e, triples)
+        _, _, t_n1, t_n11 = kernel.sequences(starts, codes, retained, e, triples)
         for (a, b, c), k1, k11 in zip(triples.tolist(), t_n1.tolist(), t_n11.tolist(), strict=True):
             if k1 >= support:
                 found.append(_finding([label[a], label[b], label[c]], 1, k11, k1, n_ret, n))

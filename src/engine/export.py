@@ -16,9 +16,8 @@ from collections.abc import Generator, Iterator
 
 import msgspec
 import numpy as np
-import polars as pl
 
-from . import dictionary
+from . import _kernels, dictionary
 from .scan import load, overlapping
 from .store import Store
 from .tenant import Tenant
@@ -97,6 +96,7 @@ def _ndjson(txn, store, tenant, from_us, to_us, window_rows, names) -> Iterator[
 
 
 def parquet(store: Store, tenant: Tenant, from_us: int, to_us: int) -> bytes:
+    pl = _kernels.polars()
     names: dict[tuple, str] = {}
     frames = []
     with store.read() as txn:

@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 from pyroaring import BitMap
 
-from . import codec, dictionary, funnel_kernel, profiles
+from . import _kernels, codec, dictionary, profiles
 from .errors import InvalidInput
 from .events import Name
 from .property_filters import PropertyFilter, all_hold, validate
@@ -150,14 +150,14 @@ def _rows(
     # Grouped by user in stored order, then each user's rows in time order (ties keep the
     # stored order): linear in the rows, as rows mostly arrive in time order already.
     n_users = int(user.max()) + 1 if len(user) else 0
-    order = funnel_kernel.group_stable(user, n_users)
+    order = _kernels.funnels().group_stable(user, n_users)
     user, ts = user[order].astype(np.int64), ts[order]
     if len(user):
         starts = np.concatenate(([0], np.flatnonzero(np.diff(user)) + 1, [len(user)]))
     else:
         starts = np.zeros(1, np.int64)
     starts = starts.astype(np.int64)
-    funnel_kernel.sort_groups_by_time(starts, ts, order)
+    _kernels.funnels().sort_groups_by_time(starts, ts, order)
     chosen = chosen[order]
     return _Rows(cols, chosen, starts, user[starts[:-1]], ts, bits[chosen])
 
@@ -175,7 +175,7 @@ def levels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(user ids, furthest step reached) of the users with a step-1 event in the range."""
     rows = _rows(txn, store, tenant, steps, from_us, to_us, members, False)
-    level, _ = funnel_kernel.run(order, rows.starts, rows.ts, rows.bits, len(steps), window_us)
+    level, _ = _kernels.funnels().run(order, rows.starts, rows.ts, rows.bits, len(steps), window_us)
     return rows.users, level
 
 
@@ -192,7 +192,7 @@ def run(
     by_event = query.breakdown is not None and query.breakdown.source == "event"
     rows = _rows(txn, store, tenant, steps, from_us, to_us, members, by_event)
     window_us = query.conversion_window.seconds * 1_000_000
-    level, delta = funnel_kernel.run(query.order, rows.starts, rows.ts, rows.bits, len(steps),
+    level, delta = _kernels.funnels().run(query.order, rows.starts, rows.ts, rows.bits, len(steps),
                                      window_us)  # fmt: skip
     result = FunnelResult(
         order=query.order, from_=iso(from_us), to=iso(to_us),

@@ -34,3 +34,16 @@ def test_no_engine_module_loads_an_http_framework():
     )
     result = _run(code)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_serving_loads_no_compiled_kernels_until_a_query_needs_them():
+    # numba and polars cost every server process about 80 MB (engine/_kernels.py); ingestion
+    # and identification never need them.
+    code = (
+        "import sys, api.app\n"
+        "heavy = ('numba', 'llvmlite', 'polars')\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stdout + result.stderr
