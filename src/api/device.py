@@ -149,7 +149,7 @@ async def discard_identify(request: Request) -> Response:
         received_us=now_us(),
     )
     return json_response(
-        AgentAnswer("req_baseline", "pv_baseline", 0.0, prepared.exact is not None)
+        AgentAnswer("req_baseline", "pv_baseline", 0.0, prepared.keys.exact is not None)
     )
 
 

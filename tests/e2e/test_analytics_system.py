@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from _analytics_support import Api, assert_error
+from _device_support import COMPONENTS
 
 from api import ServerConfig, create_app
 
@@ -273,6 +274,16 @@ def test_benchmark_baselines_exist_only_when_configured(stack, tmp_path):
             "validation_error",
             field="user_id",
         )
+        # The identification baseline prepares the request as the real endpoint does.
+        r = bench.post(
+            "/v1/_baseline/agent/identify",
+            key=stack.ws.keys.pk_live,
+            json={"components": COMPONENTS},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["visitorFound"] is True  # the device reported enough to be matched
+        listed = stack.api.get("/v1/events", key=stack.ws.keys.sk_live)
+        assert listed.json()["data"] == []
     finally:
         bench.close()
     assert stack.api.export(stack.ws.keys.sk_live) == []
