@@ -6,7 +6,9 @@ runs `signalpost serve` (granian, LMDB on disk, 2 workers) once from a worktree 
 once from this checkout, in alternating order, each on a fresh store with the same 500
 synthetic devices. Per server: a warm-up of the same load (first visits), then `wrk` at 32
 connections for `--duration` seconds (returning devices), and the server's CPU per
-identification from /proc (all its processes, user and system time).
+identification from /proc (all its processes, user and system time). No request sends a stored
+id, unless `--returning`: then the devices return as `identify.py`'s do, with the ids they were
+answered (all but every seventh).
 
     python benchmarks/load/compare_identify.py --base e23e65c [--rounds 3] [--duration 10]
 """
@@ -21,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from identify import returning
 from loadtools import alternating, cpu_seconds, lua_cycling, run_wrk, source_trees
 
 from api.process import ServerProcess, cli
@@ -30,13 +33,18 @@ from _synthetic_devices import Device
 from report import emit
 
 
-def _one_server(src: Path, tmp: Path, bodies: list[str], args: argparse.Namespace) -> dict:
+def _one_server(src: Path, tmp: Path, devices: list[dict], args: argparse.Namespace) -> dict:
     env = {"PYTHONPATH": str(src), "SIGNALPOST_BENCHMARK_ENDPOINTS": "1"}
     data = tmp / "data"
     ws = cli("workspace", "create", "--name", "bench", "--plan", "enterprise", data=data)
-    script = tmp / "identify.lua"
-    script.write_text(lua_cycling(bodies, ws["keys"]["pk_live"]))
+    key = ws["keys"]["pk_live"]
     with ServerProcess(data, workers=args.workers, env=env) as server:
+        if args.returning:
+            bodies = returning(server.url, key, devices)
+        else:
+            bodies = [json.dumps({"components": c}) for c in devices]
+        script = tmp / "identify.lua"
+        script.write_text(lua_cycling(bodies, key))
         url = f"{server.url}/v1/agent/identify"
         run_wrk(url, script, args.warmup, args.connections)
         pids = server.pids()
@@ -59,15 +67,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="devices return with their stored ids, as identify.py's do (default: none sent)",
+    )
     args = parser.parse_args(argv)
     rng = random.Random(11)
-    bodies = [json.dumps({"components": Device(rng, i).components(False)}) for i in range(500)]
+    devices = [Device(rng, i).components(False) for i in range(500)]
     runs: dict[str, list[dict]] = {"base": [], "this": []}
     with source_trees(args.base) as (trees, base_rev):
         for name in alternating(args.rounds):
             with tempfile.TemporaryDirectory() as run_tmp:
-                runs[name].append(_one_server(trees[name], Path(run_tmp), bodies, args))
-    results: dict = {"base": base_rev, "connections": args.connections, "runs": runs}
+                runs[name].append(_one_server(trees[name], Path(run_tmp), devices, args))
+    results: dict = {
+        "base": base_rev,
+        "connections": args.connections,
+        "stored_ids": "as identify.py" if args.returning else "none",
+        "runs": runs,
+    }
     for name in runs:
         results[f"{name}_rps"] = [r["rps"] for r in runs[name]]
         results[f"{name}_cpu_us"] = [r["server_cpu_us"] for r in runs[name]]

@@ -5,7 +5,12 @@ enabled, then measures, in one invocation, POST /v1/agent/identify beside its sa
 POST /v1/_baseline/agent/identify (decode, user agent, IP, signals and features, but no matching
 and no storing):
 
-- throughput: `wrk` at 32 connections, cycling through 500 synthetic device payloads;
+- throughput: `wrk` at 32 connections, cycling through 500 synthetic devices returning as
+  their agents send them: each device's first visit is made beforehand, and its later requests
+  carry the visitor id and storage id it was answered, except every seventh device's, whose
+  storage is gone (a private window, cleared site data), about the share of visits without a
+  stored id in `drift.py`'s fleet; `--no-stored-id` sends none (a stress case: look-alike phones
+  then get a new visitor on every request);
 - latency at a fixed rate: `hey` at 1,000 requests/s (10 workers x 100/s), each such phase
   started once the server is idle again (the compaction after the overload phase before it);
 - both again with --rules (default 100) live rules that every identification evaluates;
@@ -17,6 +22,7 @@ and no storing):
 Both tools are Debian packages (`apt-get install wrk hey`).
 
     python benchmarks/load/identify.py [--duration 10] [--workers 2] [--rules 100] [--out FILE]
+                                       [--no-stored-id]
 """
 
 from __future__ import annotations
@@ -48,21 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", type=int, default=100, help="live rules in the rules phases")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of the same load first")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--no-stored-id", action="store_true", help="no request sends one")
     args = parser.parse_args(argv)
     rng = random.Random(11)
-    bodies = [json.dumps({"components": Device(rng, i).components(False)}) for i in range(500)]
+    devices = [Device(rng, i).components(False) for i in range(500)]
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         ws = cli(
             "workspace", "create", "--name", "bench", "--plan", "enterprise", data=tmpdir / "data"
         )
         key = ws["keys"]["pk_live"]
-        script = tmpdir / "identify.lua"
-        script.write_text(lua_cycling(bodies, key))
-        one = tmpdir / "one.json"
-        one.write_text(bodies[0])
         env = {"SIGNALPOST_BENCHMARK_ENDPOINTS": "1"}
         with ServerProcess(tmpdir / "data", workers=args.workers, env=env) as server:
+            if args.no_stored_id:
+                bodies = [json.dumps({"components": c}) for c in devices]
+            else:
+                bodies = returning(server.url, key, devices)
+            script = tmpdir / "identify.lua"
+            script.write_text(lua_cycling(bodies, key))
+            one = tmpdir / "one.json"
+            one.write_text(bodies[0])
             real, base = (
                 f"{server.url}/v1/agent/identify",
                 f"{server.url}/v1/_baseline/agent/identify",
@@ -86,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
             results = {
                 "workers": args.workers,
+                "stored_ids": "none" if args.no_stored_id else f"all but 1 in {STORAGE_LOST}",
                 "warmup_s": args.warmup,
                 "throughput": {"baseline": wrk(base), "identify": wrk(real)},
                 "at_1000_rps": {"baseline": hey(base), "identify": hey(real)},
@@ -117,6 +129,27 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
     )
     return 0
+
+
+STORAGE_LOST = 7
+
+
+def returning(url: str, key: str, devices: list[dict]) -> list[str]:
+    """Each device's first visit, then the body its agent sends when it returns: the visitor id
+    and storage id it was answered, unless its storage is gone (every STORAGE_LOST-th)."""
+    bodies = []
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for i, components in enumerate(devices):
+            ua = {"User-Agent": components["userAgent"]}
+            first = {"components": components, "storageId": f"s{i}"}
+            answer = client.post("/v1/agent/identify", json=first, headers=ua)
+            answer.raise_for_status()
+            body: dict = {"components": components}
+            if i % STORAGE_LOST:
+                body |= {"storedVisitorId": answer.json()["visitorId"], "storageId": f"s{i}"}
+            bodies.append(json.dumps(body))
+    return bodies
 
 
 def add_rules(url: str, headers: dict[str, str], n: int) -> None:
