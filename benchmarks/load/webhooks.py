@@ -64,7 +64,7 @@ class Receiver:
     It stands for a remote host, so it takes only the CPU that the server under test and `hey`
     leave idle: it runs in a session of its own (Linux groups a session's processes for
     scheduling, and a process's niceness only counts inside its group) whose group niceness is
-    19, as is its own. Figures before the fifth session had it as a thread of this process at
+    19, as is its own. Figures before 2f5a980 had it as a thread of this process at
     niceness 19, which the grouping made count as much as `hey` against the server.
     """
 
