@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from _synthetic_devices import Device
-from engine import Engine, EngineConfig, WebhookConfig, matching
+from engine import Engine, EngineConfig, WebhookConfig, linkage, matching
 from engine import identification as ident
 from engine.device import AgentRequest
 from engine.webhooks import WebhookIn
@@ -38,10 +38,10 @@ def test_prepare_identification(benchmark, engine):
     )  # fmt: skip
 
 
-def test_compare_features(benchmark):
+def test_drift_between_two_devices(benchmark):
     a = matching.features(DECODER.decode(BODIES[0]).components)
     b = matching.features(DECODER.decode(BODIES[1]).components)
-    benchmark(matching.compare, a, b)
+    benchmark(linkage.drift, a, b)
 
 
 def test_identify_durably_in_process(benchmark, engine):
