@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import get_args
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -75,10 +75,9 @@ def client_address(
 def _stored_cookie(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
     """The visitor id and storage id of the server's cookie, when the request carries a
     well-formed one."""
-    for part in headers.get("cookie", "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == STORAGE_COOKIE and (found := _COOKIE_VALUE.fullmatch(value)):
-            return found["visitor"], found["storage"]
+    value = cookie_parser(headers.get("cookie", "")).get(STORAGE_COOKIE, "")
+    if found := _COOKIE_VALUE.fullmatch(value):
+        return found["visitor"], found["storage"]
     return None, None
 
 

@@ -269,7 +269,7 @@ class IdentifyDevice:
         now = p.received_us
         record, raw, path = self._match(ctx)
         found = record is not None
-        phone = p.features.values.get("os") in linkage.PHONES
+        phone = linkage.is_phone(p.features)
         confidence = round(calibration.calibrated(path, phone, raw), 4)
         if record is None:
             record = VisitorRecord(

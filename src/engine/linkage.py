@@ -53,7 +53,7 @@ UNSEEN = 0.5
 # that a workspace sees are not the only ones there are. Visitors assumed to share the model of
 # a phone, however few have been counted yet.
 PHONE_MODEL_FLOOR = 50
-PHONES = ("iOS", "Android")
+_PHONES = ("iOS", "Android")
 # The least share of visitors assumed to share a language or a time zone, and the share assumed
 # before a workspace has seen many visitors (as if it had seen SHARE_PRIOR_VISITORS more, this
 # share of them alike): in a new workspace every visitor speaks its first visitor's language.
@@ -114,6 +114,11 @@ def same_device(new: Features, stored: Features) -> bool:
     return drift(new, stored) > _OTHER_DEVICE
 
 
+def is_phone(features: Features) -> bool:
+    """A device made by the million with identical hardware and software."""
+    return features.values.get("os") in _PHONES
+
+
 def _subnet(address: str) -> str:
     if ":" in address:
         return ":".join(address.split(":")[:4])
@@ -146,7 +151,7 @@ class Request:
         self._band_cache: dict[bytes, int] = {}
         self._fonts = frozenset(features.fonts)
         self.visitors = pop.visitors()
-        self.floor = PHONE_MODEL_FLOOR if features.values.get("os") in PHONES else 1
+        self.floor = PHONE_MODEL_FLOOR if is_phone(features) else 1
         self.languages_share = _share(pop, population.LANGUAGES, keys.languages, self.visitors)
         self.timezone_share = _share(pop, population.TIMEZONE, keys.timezone, self.visitors)
 

@@ -9,10 +9,9 @@ growing without limit for a busy address.
 from __future__ import annotations
 
 import lmdb
-import msgspec
 
 from .scores import Velocity
-from .visitor_records import VisitorRecord, encode_record, ip_index_key
+from .visitor_records import VisitorRecord, decode_ip_visitors, encode_record, ip_index_key
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -21,8 +20,6 @@ MAX_IP_VISITORS = 64
 # A visitor seen on an address within this long is not rewritten into the address's entry.
 IP_REFRESH_US = 60_000_000
 _CACHED_ADDRESSES = 1024
-
-_ip_visitors_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
 
 
 def ip_visitors(
@@ -57,7 +54,7 @@ def _entries(
     cached = cache.get(key)
     if cached is not None and cached[0] == raw:
         return cached[1]
-    return _ip_visitors_dec.decode(raw)
+    return decode_ip_visitors(raw)
 
 
 def address_visitors(

@@ -119,6 +119,10 @@ def decode_summary(raw: bytes) -> EventSummary:
     return _summary_dec.decode(raw)
 
 
+def decode_ip_visitors(raw: bytes) -> list[tuple[str, int]]:
+    return _ipvis_dec.decode(raw)
+
+
 def ip_index_remove(txn: Any, db: Any, key: bytes, visitor_id: str) -> None:
     raw = txn.get(key, db=db)
     if raw is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import random
 
@@ -26,6 +25,7 @@ from _backtest_rows import (
     trees,
     us,
 )
+from _devices import DESKTOP, components
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,22 +149,9 @@ def test_rows_written_before_the_new_columns_have_no_value_there(shared):
             assert int(found.matched.sum()) == want, (field, op, value)
 
 
-CHROME = {
-    "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/121.0.0.0 Safari/537.36",
-    "platform": "Linux x86_64",
-    "languages": ["en-US"],
-    "timezone": "Europe/Berlin",
-    "screen": {"w": 1920, "h": 1080, "colorDepth": 24},
-    "canvas": "c0",
-    "audio": "1.5",
-    "fonts": ["Arial"],
-}
-
-
 def _identify(engine, tenant, canvas: str, **extra) -> ident.IdentificationEvent:
-    components = copy.deepcopy(CHROME) | {"canvas": canvas, "audio": canvas}
-    request = msgspec.convert({"components": components, **extra}, AgentRequest)
+    payload = components(DESKTOP, canvas=canvas, audio=canvas)
+    request = msgspec.convert({"components": payload, **extra}, AgentRequest)
     return engine.identify_device(tenant, request, client_ip="81.2.3.4")
 
 
