@@ -36,6 +36,19 @@ _FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "via", "x-real-ip", "clie
 # read from it (docs/identification.md: deploy on the site's host for it to count).
 STORAGE_COOKIE = "_spid"
 _COOKIE_MAX_AGE = 400 * 86_400  # the longest lifetime browsers grant a cookie
+STORAGE_COOKIE_PARAM = {
+    "name": STORAGE_COOKIE,
+    "in": "cookie",
+    "required": False,
+    "description": "`<visitor id>.<storage id>`, set by an earlier answer to a public key: read "
+    "when the body has no storedVisitorId; ignored unless well formed.",
+    "schema": {"type": "string"},
+}
+STORAGE_COOKIE_HEADER = {
+    "description": f"Public keys only: `{STORAGE_COOKIE}=<visitor id>.<storage id>`, HttpOnly, "
+    "SameSite=Lax, 400 days (Secure over HTTPS).",
+    "schema": {"type": "string"},
+}
 _COOKIE_VALUE = re.compile(
     r"(?P<visitor>pv_[A-Za-z0-9]{1,32})(?:\.(?P<storage>[A-Za-z0-9]{1,64}))?"
 )

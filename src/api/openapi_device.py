@@ -41,6 +41,8 @@ def device_paths() -> dict[str, Any]:
                 "gets the full event document and may send the `mobile` fields.",
                 body="AgentRequest",
                 response={"oneOf": [ref("AgentAnswer"), ref("IdentificationEvent")]},
+                params=[device.STORAGE_COOKIE_PARAM],
+                headers={"Set-Cookie": device.STORAGE_COOKIE_HEADER},
                 public=True,
                 errors=WRITE_ERRORS,
                 links={

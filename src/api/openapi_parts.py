@@ -55,6 +55,7 @@ def operation(
     content: dict[str, Any] | None = None,
     status: str = "200",
     links: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
     params: list[dict[str, Any]] | tuple[QueryParam, ...] | None = None,
     public: bool = False,
     auth: bool = True,
@@ -73,6 +74,8 @@ def operation(
         ok["content"] = content
     if links:
         ok["links"] = links
+    if headers:
+        ok["headers"] = headers
     op["responses"][status] = ok
     codes = set(errors)
     if auth:
