@@ -328,8 +328,7 @@ class Device:
         c = self.components(t_us, Context("UTC", self.state_at(t_us).screen, False, "label"))
         for name in ("languages", "timezone", "timezoneOffset", "storage"):
             del c[name]
-        if self.browser == "Brave":  # farbling is per session, not a property of the device
-            state = self.state_at(t_us)
-            c["canvas"], c["audio"] = self._canvas(state), self._audio(state)
-            c["hardwareConcurrency"], c["plugins"] = self.cores, list(PLUGINS)
+        if self.browser == "Brave":  # farbled afresh per session: no site sees the true values
+            for name in ("canvas", "audio", "hardwareConcurrency", "plugins"):
+                del c[name]
         return repr(sorted(c.items()))

@@ -3,9 +3,10 @@
 Near-identical: device A is near-identical when some other device B, at the instant of A's
 first visit, would send exactly the components A sent then, ignoring languages, time zone
 (name and offset), storage (quota) and the stored id; both taken in a normal window on the
-primary screen, without farbling (Brave's true canvas and audio) and without private-window
-noise. Everything else counts: user agent, client hints, platform, vendor, screen, hardware,
-touch, canvas, WebGL vendor/renderer/extensions, audio, fonts, plugins, automation, math.
+primary screen, without private-window noise, and without the readings Brave farbles afresh
+for each session (canvas, audio, core count, plugins), which no site ever sees unfarbled.
+Everything else counts: user agent, client hints, platform, vendor, screen, hardware, touch,
+canvas, WebGL vendor/renderer/extensions, audio, fonts, plugins, automation, math.
 Distinguishable: every other device.
 
 Per answer: `right` when the visitor id is the device's own first id (the first fresh id ever

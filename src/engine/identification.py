@@ -277,6 +277,7 @@ class IdentifyDevice:
                 features=p.features, exact=None, bands=[], devices=[], linked=[], ips=[],
             )  # fmt: skip
         self._reindex(ctx, record, new_visitor=not found)
+        record.screens = linkage.remember_screen(record.screens, record.features, p.features)
         record.features = p.features
         record.last_seen_us = now
         record.total += 1

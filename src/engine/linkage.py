@@ -12,6 +12,8 @@ request comes from its device, the product of likelihood ratios.
 - Disagreement costs what the change is worth: each differing feature multiplies the odds by
   how often one device shows that change between two visits (a browser update often re-renders
   the canvas; a new GPU almost never appears).
+- A device that has shown a screen before (a laptop docked to its monitor) has not changed by
+  showing it again: each visitor keeps the last few screens it showed.
 - The network: a request from an address the candidate used multiplies the odds by more when
   few visitors share that address (a household) than when many do (an office or a carrier's
   NAT); a request from elsewhere changes nothing, devices roam. Look-alikes gather where their
@@ -26,7 +28,7 @@ answer's confidence, before calibration (`calibration.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from . import population
 from .matching import Features, Keys
@@ -44,6 +46,8 @@ DRIFT: dict[str, float] = {
 UPDATE_DRIFT: dict[str, float] = {
     **DRIFT, "canvas": 0.5, "audio": 0.3, "webgl_ext": 0.5, "math": 0.3, "plugins": 0.3,
 }  # fmt: skip
+# Other screens remembered per visitor: a laptop's own panel, a monitor at home, one at work.
+OTHER_SCREENS = 3
 FONT_DRIFT = 0.01  # another set of fonts
 FONT_ONE_DRIFT = 0.05  # one font installed or removed
 FONT_PACK_DRIFT = 0.1  # several fonts installed (or removed) at once
@@ -54,6 +58,11 @@ UNSEEN = 0.5
 # a phone, however few have been counted yet.
 PHONE_MODEL_FLOOR = 50
 _PHONES = ("iOS", "Android")
+# Without its canvas and audio (Brave's farbling, a private window's noise) a desktop is told
+# from others of its model by far fewer features: as for phones, its model is assumed to be
+# shared by a few visitors before the workspace has counted them.
+UNRENDERED_MODEL_FLOOR = 5
+_RENDERED = frozenset({"canvas", "audio"})
 # The least share of visitors assumed to share a language or a time zone, and the share assumed
 # before a workspace has seen many visitors (as if it had seen SHARE_PRIOR_VISITORS more, this
 # share of them alike): in a new workspace every visitor speaks its first visitor's language.
@@ -87,12 +96,20 @@ def _newer(new: Features, old: Features) -> bool:
         return False
 
 
-def drift(new: Features, old: Features, new_fonts: frozenset[str] | None = None) -> float:
+def drift(
+    new: Features,
+    old: Features,
+    new_fonts: frozenset[str] | None = None,
+    screens: Collection[str] = (),
+) -> float:
     """How likely one device shows these differences between two visits (1: none).
-    `new_fonts` is `set(new.fonts)`, when the caller compares one request with many."""
+    `new_fonts` is `set(new.fonts)`, when the caller compares one request with many; `screens`
+    are the other screens the device has shown."""
     theirs = old.values
     changed = [
-        name for name, _ in new.values.items() - theirs.items() if name in DRIFT and name in theirs
+        name
+        for name, value in new.values.items() - theirs.items()
+        if name in DRIFT and name in theirs and not (name == "screen" and value in screens)
     ]
     table = UPDATE_DRIFT if changed and _newer(new, old) else DRIFT
     factor = 1.0
@@ -109,6 +126,14 @@ def drift(new: Features, old: Features, new_fonts: frozenset[str] | None = None)
     return factor
 
 
+def remember_screen(screens: list[str], old: Features, new: Features) -> list[str]:
+    """The other screens a device has shown once it moves from `old` features to `new`."""
+    before, now = old.values.get("screen"), new.values.get("screen")
+    if before is None or before == now:
+        return screens
+    return [before, *(s for s in screens if s not in (before, now))][:OTHER_SCREENS]
+
+
 def same_device(new: Features, stored: Features) -> bool:
     """False on strong contrary evidence: another device, not the same one drifting."""
     return drift(new, stored) > _OTHER_DEVICE
@@ -117,6 +142,14 @@ def same_device(new: Features, stored: Features) -> bool:
 def is_phone(features: Features) -> bool:
     """A device made by the million with identical hardware and software."""
     return features.values.get("os") in _PHONES
+
+
+def _model_floor(features: Features) -> int:
+    if is_phone(features):
+        return PHONE_MODEL_FLOOR
+    if _RENDERED.isdisjoint(features.values):
+        return UNRENDERED_MODEL_FLOOR
+    return 1
 
 
 def _subnet(address: str) -> str:
@@ -151,7 +184,7 @@ class Request:
         self._band_cache: dict[bytes, int] = {}
         self._fonts = frozenset(features.fonts)
         self.visitors = pop.visitors()
-        self.floor = PHONE_MODEL_FLOOR if is_phone(features) else 1
+        self.floor = _model_floor(features)
         self.languages_share = _share(pop, population.LANGUAGES, keys.languages, self.visitors)
         self.timezone_share = _share(pop, population.TIMEZONE, keys.timezone, self.visitors)
 
@@ -202,7 +235,7 @@ class Request:
         return OTHER_ADDRESS
 
     def odds(self, record: MatchView) -> float:
-        change = drift(self.features, record.features, self._fonts)
+        change = drift(self.features, record.features, self._fonts, record.screens)
         network = self._network(record)
         if change * network < NEGLIGIBLE * EPSILON:  # the odds cannot reach NEGLIGIBLE
             return 0.0

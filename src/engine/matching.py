@@ -11,7 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from .device import Components, digest
-from .signals import user_agent
+from .signals import incognito, user_agent
 
 # How much each feature tells about a device (distinctive and stable ones most): a device whose
 # features weigh too little in all is not matched at all.
@@ -53,6 +53,14 @@ BANDS: tuple[tuple[str, ...], ...] = (
 _BAND_SETS = [frozenset(names) for names in BANDS]
 _BAND_TAGS = [bytes([number]) for number in range(len(BANDS))]
 MIN_COVERAGE = 0.6
+# Readings some browsers draw afresh for every session, so that they tell nothing about the
+# device. Brave "farbles" canvas, audio, plugins and its core count in every window, and names
+# itself only in the client hints' brands. Safari and Firefox add noise to canvas and audio in
+# private windows, which give themselves away by their small storage quota.
+_FARBLING_BRANDS = frozenset({"Brave"})
+_FARBLED = frozenset({"canvas", "audio", "plugins", "cores"})
+_PRIVATE_NOISE_BROWSERS = frozenset({"Safari", "Mobile Safari", "Firefox", "Firefox Mobile"})
+_PRIVATE_NOISE = frozenset({"canvas", "audio"})
 
 
 class Features(msgspec.Struct, array_like=True):
@@ -62,12 +70,26 @@ class Features(msgspec.Struct, array_like=True):
     fonts: list[str]
 
 
+def _farbling_brand(c: Components) -> str | None:
+    hints = c.clientHints
+    if hints is None:
+        return None
+    return next((b.brand for b in hints.brands if b.brand in _FARBLING_BRANDS), None)
+
+
 def features(c: Components) -> Features:
     ua = user_agent(c.userAgent)
     values: dict[str, str] = {}
+    farbling = _farbling_brand(c)
+    browser = farbling or (ua.browser if c.userAgent else "")
+    noise: frozenset[str] = frozenset()
+    if farbling:
+        noise = _FARBLED
+    elif browser in _PRIVATE_NOISE_BROWSERS and incognito(c):
+        noise = _PRIVATE_NOISE
 
     def put(name: str, value: object) -> None:
-        if value not in (None, "", (), []):
+        if value not in (None, "", (), []) and name not in noise:
             values[name] = str(value)
 
     put("canvas", c.canvas)
@@ -77,7 +99,7 @@ def features(c: Components) -> Features:
     put("vendor", c.vendor)
     put("timezone", c.timezone)
     put("languages", ",".join(c.languages))
-    put("browser", ua.browser if c.userAgent else "")
+    put("browser", browser)
     put("version", ua.major if c.userAgent else "")  # not weighed: explains canvas changes
     put("os", ua.os if c.userAgent else "")
     if c.webgl is not None:
@@ -89,7 +111,8 @@ def features(c: Components) -> Features:
         w, h = sorted((c.screen.w, c.screen.h))
         put("screen", f"{w}x{h}x{c.screen.colorDepth}")
     if c.hardwareConcurrency is not None or c.deviceMemory is not None:
-        put("hardware", f"{c.hardwareConcurrency}/{c.deviceMemory}")
+        cores = None if "cores" in noise else c.hardwareConcurrency
+        put("hardware", f"{cores}/{c.deviceMemory}")
     if c.maxTouchPoints is not None or c.touchEvent is not None:
         put("touch", f"{c.maxTouchPoints}/{c.touchEvent}")
     put("plugins", digest(*sorted(c.plugins)).hex() if c.plugins else "")

@@ -51,6 +51,8 @@ class VisitorRecord(msgspec.Struct):
     linked: list[str]
     ips: list[tuple[str, int]]
     storages: list[Storage] = msgspec.field(default_factory=list)
+    # Other screens the device has shown, most recent first (linkage.remember_screen).
+    screens: list[str] = msgspec.field(default_factory=list)
 
 
 class MatchView(msgspec.Struct):
@@ -62,6 +64,7 @@ class MatchView(msgspec.Struct):
     exact: bytes | None
     bands: list[bytes]
     ips: list[tuple[str, int]]
+    screens: list[str] = msgspec.field(default_factory=list)
 
 
 class EventSummary(msgspec.Struct, array_like=True):

@@ -146,3 +146,38 @@ def test_calibrated_confidence_is_a_share_of_the_bin_or_the_raw_probability():
             expected = raw if share is None else share
             assert calibration.calibrated(path, phone, raw) == expected
             assert 0.0 <= calibration.calibrated(path, phone, raw) <= 1.0
+
+
+def test_a_screen_the_device_showed_before_is_no_change():
+    laptop, docked = feats(DESKTOP), feats(DESKTOP, screen={"w": 2560, "h": 1440, "colorDepth": 24})
+    screens = linkage.remember_screen([], laptop, docked)
+    assert screens == [laptop.values["screen"]]
+    assert linkage.drift(laptop, docked, screens=screens) == 1.0
+    assert linkage.drift(laptop, docked) == linkage.DRIFT["screen"]
+    # Back on the laptop's panel: the monitor is remembered, the panel is not listed twice.
+    assert linkage.remember_screen(screens, docked, laptop) == [docked.values["screen"]]
+
+
+def test_a_laptop_back_on_its_monitor_without_its_stored_id_keeps_its_visitor(engine, tenant):
+    monitor = components(DESKTOP, screen={"w": 2560, "h": 1440, "colorDepth": 24})
+    first = identify(engine, tenant, DESKTOP, "203.0.113.7")
+    docked = identify(engine, tenant, monitor, "203.0.113.7", stored=first.visitorId)
+    assert docked.visitorId == first.visitorId
+    identify(engine, tenant, DESKTOP, "203.0.113.7", stored=first.visitorId)
+    # Cookies cleared, docked again, from another network: the monitor is no change.
+    back = identify(engine, tenant, monitor, "192.0.2.9")
+    assert back.visitorFound and back.visitorId == first.visitorId
+
+
+def test_brave_keeps_its_stored_id_across_farbled_sessions(engine, tenant):
+    hints = {
+        "brands": [{"brand": "Brave", "version": "121"}, {"brand": "Chromium", "version": "121"}]
+    }
+    first = identify(engine, tenant, components(DESKTOP, clientHints=hints), "203.0.113.7")
+    # A new session draws new canvas, audio, plugins and core count.
+    farbled = components(
+        DESKTOP, clientHints=hints, canvas="f00d", audio="99.1", hardwareConcurrency=3,
+        plugins=["Chrome PDF Viewer", "a1b2c3"],
+    )  # fmt: skip
+    again = identify(engine, tenant, farbled, "192.0.2.9", stored=first.visitorId)
+    assert again.visitorFound and again.visitorId == first.visitorId

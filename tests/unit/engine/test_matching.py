@@ -39,3 +39,30 @@ def test_exact_key_needs_enough_features():
     sparse = matching.features(Components(userAgent=DESKTOP["userAgent"]))
     assert matching.coverage(sparse) < matching.MIN_COVERAGE
     assert _exact(sparse) is None and matching.model_key(sparse) is None
+
+
+_BRAVE_HINTS = {
+    "brands": [{"brand": "Brave", "version": "121"}, {"brand": "Chromium", "version": "121"}]
+}
+
+
+def test_brave_readings_drawn_per_session_are_not_features():
+    one = feats(clientHints=_BRAVE_HINTS, canvas="aa", audio="1.1", hardwareConcurrency=2)
+    other = feats(clientHints=_BRAVE_HINTS, canvas="bb", audio="2.2", hardwareConcurrency=6)
+    assert _exact(one) == _exact(other) is not None
+    assert one.values["browser"] == "Brave"
+    assert "canvas" not in one.values and "audio" not in one.values
+    # The same browser without Brave's brand: those readings are the device's own.
+    assert _exact(feats(canvas="aa")) != _exact(feats(canvas="bb"))
+
+
+def test_private_window_noise_of_safari_and_firefox_is_not_a_feature():
+    firefox = DESKTOP["userAgent"].split(" AppleWebKit")[0] + " Gecko/20100101 Firefox/121.0"
+    private = {"quota": 500_000_000}
+    one = feats(userAgent=firefox, canvas="aa", audio="1.1", storage=private)
+    other = feats(userAgent=firefox, canvas="bb", audio="2.2", storage=private)
+    assert _exact(one) == _exact(other) is not None
+    normal = {"quota": 60_000_000_000}
+    assert feats(userAgent=firefox, canvas="aa", storage=normal).values["canvas"] == "aa"
+    # Chromium's incognito does not add noise: its canvas stays evidence.
+    assert feats(canvas="aa", storage=private).values["canvas"] == "aa"
