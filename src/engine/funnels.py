@@ -139,27 +139,19 @@ def _rows(
 ) -> _Rows:
     need = ["user", "event", *(["props"] if with_props or any(s.where for s in steps) else [])]
     cols = load(txn, store, tenant.prefix, "events", need, from_us, to_us)
-    event = np.asarray(cols["event"])
-    bits = _step_bits(txn, store, tenant.prefix, steps, event, cols.get("props"))
-    chosen = np.flatnonzero(bits)
-    user = np.asarray(cols["user"])[chosen]
+    event, user = np.asarray(cols["event"]), np.asarray(cols["user"])
+    table, row_bits = _step_bits(txn, store, tenant.prefix, steps, event, cols.get("props"))
+    allowed = np.zeros(0, np.bool_)
     if members is not None:
-        inside = np.isin(user, np.fromiter(members, np.int64, count=len(members)))
-        chosen, user = chosen[inside], user[inside]
-    ts = np.asarray(cols["ts"])[chosen]
+        ids = np.fromiter(members, np.int64, count=len(members))
+        allowed = np.zeros(int(ids.max()) + 1 if len(ids) else 1, np.bool_)
+        allowed[ids] = True
     # Grouped by user in stored order, then each user's rows in time order (ties keep the
     # stored order): linear in the rows, as rows mostly arrive in time order already.
-    n_users = int(user.max()) + 1 if len(user) else 0
-    order = _kernels.funnels().group_stable(user, n_users)
-    user, ts = user[order].astype(np.int64), ts[order]
-    if len(user):
-        starts = np.concatenate(([0], np.flatnonzero(np.diff(user)) + 1, [len(user)]))
-    else:
-        starts = np.zeros(1, np.int64)
-    starts = starts.astype(np.int64)
-    _kernels.funnels().sort_groups_by_time(starts, ts, order)
-    chosen = chosen[order]
-    return _Rows(cols, chosen, starts, user[starts[:-1]], ts, bits[chosen])
+    starts, users, ts, bits, chosen = _kernels.funnels().group(
+        event, table, row_bits, user, np.asarray(cols["ts"]), allowed
+    )
+    return _Rows(cols, chosen, starts, users, ts, bits)
 
 
 def levels(
@@ -215,24 +207,30 @@ def _step_bits(
     steps: Sequence[Step],
     event: np.ndarray,
     props: list[bytes] | None,
-) -> np.ndarray:
-    """Per row, bit s set when the row matches step s (its event and all its conditions)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The steps each row matches, bit s for step s: (`table`, `row_bits`). Without property
+    conditions a row's bits are `table[its event code]` and `row_bits` is empty, so no array
+    as long as the rows is built; with conditions, `row_bits` holds every row's bits."""
     codes = [dictionary.lookup(txn, store, prefix, dictionary.EVENT, s.event) for s in steps]
     known = [c for c in codes if c is not None]
-    table = np.zeros(max(known, default=0) + 1, np.int64)
+    table = np.zeros(max(known, default=0) + 1, np.uint32)
     for s, (step, code) in enumerate(zip(steps, codes, strict=True)):
         if code is not None and not step.where:
             table[code] |= 1 << s
+    conditioned = [
+        (s, step, code) for s, (step, code) in enumerate(zip(steps, codes, strict=True))
+        if code is not None and step.where
+    ]  # fmt: skip
+    if not conditioned:
+        return table, np.zeros(0, np.uint32)
     bits = table[np.minimum(event, len(table) - 1)]
     bits[event >= len(table)] = 0
-    for s, (step, code) in enumerate(zip(steps, codes, strict=True)):
-        if code is None or not step.where:
-            continue
-        assert props is not None
+    assert props is not None
+    for s, step, code in conditioned:
         rows = np.flatnonzero(event == code).tolist()
         keep = [r for r in rows if all_hold(step.where, properties(props[r]))]
         bits[np.asarray(keep, np.int64)] |= 1 << s
-    return bits
+    return table, bits
 
 
 def properties(raw: bytes) -> dict[str, Any]:
@@ -248,8 +246,7 @@ def _summarise(
         median = p90 = None
         if s > 0 and counts[s]:
             seconds = delta[level >= s + 1, s] / 1_000_000
-            median = round(float(np.median(seconds)), 3)
-            p90 = round(float(np.quantile(seconds, 0.9)), 3)
+            median, p90 = (round(float(q), 3) for q in np.quantile(seconds, [0.5, 0.9]))
         out.append(
             StepResult(
                 step=s + 1,
