@@ -224,23 +224,27 @@ class IngestEvents:
         return IngestResult(accepted=n, stored=stored, deduplicated=n - stored)
 
     def _first_sightings(self, ctx: WriteContext, rows: list[Row]) -> list[Row]:
-        """Drop rows whose insert_id was seen within the window; remember the others."""
-        txn, dedup_db, prefix = ctx.txn, ctx.store.dedup, self.tenant.prefix
-        received = self.received_us
-        received_bytes = received.to_bytes(8, "little")
-        kept = []
-        for row in rows:
-            insert_id = row[4]
-            if insert_id:
-                key = b"d" + prefix + insert_id
-                seen = txn.get(key, db=dedup_db)
-                if (
-                    seen is not None
-                    and received - int.from_bytes(seen, "little") < self.dedup_window_us
-                ):
-                    continue
-                txn.put(key, received_bytes, db=dedup_db)
-            kept.append(row)
+        """Drop rows whose insert_id was seen within the window (or earlier in this batch);
+        remember the others. The ids are read and written in key order, one cursor call
+        each, which spares a B-tree descent per row."""
+        txn, prefix, received = ctx.txn, self.tenant.prefix, self.received_us
+        keys = {b"d" + prefix + row[4] for row in rows if row[4]}
+        with txn.cursor(db=ctx.store.dedup) as cursor:
+            seen = dict(cursor.getmulti(sorted(keys)))
+            window = self.dedup_window_us
+            recent = {
+                key for key, at in seen.items() if received - int.from_bytes(at, "little") < window
+            }
+            kept, fresh = [], set()
+            for row in rows:
+                if row[4]:
+                    key = b"d" + prefix + row[4]
+                    if key in recent or key in fresh:
+                        continue
+                    fresh.add(key)
+                kept.append(row)
+            stamp = received.to_bytes(8, "little")
+            cursor.putmulti([(key, stamp) for key in sorted(fresh)])
         return kept
 
 
