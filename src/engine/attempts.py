@@ -26,7 +26,6 @@ from . import webhooks
 from .config import WebhookConfig
 from .delivery_book import Delivery
 from .outbox import Entry, read_new
-from .outbox import legacy_keys as outbox_legacy
 from .store import Store
 from .timeutil import now_us as _now_us
 
@@ -253,24 +252,6 @@ def record(
     return recorded
 
 
-def adopt_legacy(txn: lmdb.Transaction, store: Store, found: list[tuple[bytes, bytes]],
-                 now_us: int) -> None:  # fmt: skip
-    """Move outbox records an earlier version kept in the event store into the book: history
-    and statistics as they were, pending and in-flight (`C`) deliveries due at once. Records
-    already in the book win, so adopting twice (a crash before the old keys were dropped)
-    changes nothing."""
-    db = store.book
-    for key, value in found:
-        if key[:1] in (b"D", b"S"):
-            txn.put(key, value, db=db, overwrite=False)
-        elif key[:1] == b"Q":
-            txn.put(key, b"", db=db, overwrite=False)
-        else:  # C: in flight when that version stopped
-            ek = book.split_endpoint(key)
-            msg_id = key[1 + len(ek) :].decode()
-            txn.put(book.queue_key(ek, now_us, msg_id), b"", db=db, overwrite=False)
-
-
 class Turn(msgspec.Struct):
     claimed: list[Claimed]
     mark: int  # the outbox sequence number the book holds entries up to
@@ -300,17 +281,3 @@ def turn(
         keys = scan_due(txn, store, endpoints, now, room, free, flying) if free > 0 else []
         claimed = claim(txn, main, store, endpoints, keys) if keys else []
     return Turn(claimed, upto)
-
-
-def take_over(store: Store, now_us: int | None = None) -> list[bytes]:
-    """Run by a delivery worker when it takes the store's delivery lock: outbox records of an
-    earlier version move into the book. (What the previous holder had in flight needs nothing:
-    its `Q` keys are still there, due.) Returns the old keys, for the caller to drop from the
-    event store."""
-    now = _now_us() if now_us is None else now_us
-    with store.read() as main:
-        legacy = outbox_legacy(main, store)
-    if legacy:
-        with store.write_book() as txn:
-            adopt_legacy(txn, store, legacy, now)
-    return [key for key, _ in legacy]

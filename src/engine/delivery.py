@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import uvloop
 
 from . import outbox, signing, webhooks
-from .attempts import Claimed, Outcome, gone_endpoints, take_over, turn
+from .attempts import Claimed, Outcome, gone_endpoints, turn
 from .config import WebhookConfig
 from .errors import InvalidInput
 from .store import Store
@@ -105,9 +105,6 @@ class DeliveryWorker:
     async def _serve(self) -> None:
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        legacy = await asyncio.to_thread(take_over, self._store)
-        if legacy:
-            await self._writer.submit_async(outbox.DropLegacy(legacy))
         self.active.set()
         config = self._config
         per = config.max_in_flight_per_endpoint

@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Delivery)
 _HEAD, _AFTER = b"I", b"J"
-# Outbox entries of versions that kept the whole delivery history in the event store.
-LEGACY_HEADS = (b"C", b"D", b"Q", b"S")
 
 
 def endpoint_key(prefix: bytes, endpoint_id: str) -> bytes:
@@ -150,26 +148,3 @@ class DropTaken:
         for key in doomed:
             txn.delete(key, db=db)
         return len(doomed)
-
-
-def legacy_keys(txn: lmdb.Transaction, store: Store) -> list[tuple[bytes, bytes]]:
-    """Outbox records written by an earlier version into the event store."""
-    found = []
-    with txn.cursor(db=store.webhooks) as cur:
-        for head in LEGACY_HEADS:
-            if cur.set_range(head):
-                for key, value in cur:
-                    if key[:1] != head:
-                        break
-                    found.append((bytes(key), bytes(value)))
-    return found
-
-
-class DropLegacy:
-    def __init__(self, keys: list[bytes]) -> None:
-        self.keys = keys
-
-    def apply(self, ctx: WriteContext) -> None:
-        txn, db = ctx.txn, ctx.store.webhooks
-        for key in self.keys:
-            txn.delete(key, db=db)

@@ -267,7 +267,6 @@ def test_claims_cut_short_are_sent_again_with_their_message_ids(engine, tenant):
     claimed = _claim(engine)
     assert len(claimed) == 3
     # The worker dies with the three in flight; the next one finds them due, unattempted.
-    assert attempts.take_over(engine.store) == []
     again = _claim(engine)
     assert sorted(c.id for c in again) == sorted(c.id for c in claimed)
     assert {c.attempt for c in again} == {1}
@@ -414,35 +413,6 @@ class _SlackEnqueue(_Enqueue):
             outbox.enqueue(ctx.txn, ctx.store, self.ek, "slack", "rule_match", b"{}", ctx.now_us)
             for _ in range(self.n)
         ]
-
-
-def test_records_of_an_earlier_version_move_into_the_book(engine, tenant):
-    """Stores written before the book kept the outbox's `D`/`Q`/`C`/`S` keys in the event
-    store: taking over moves them, pending and in-flight ones due at once."""
-    hook, ek = _hook(engine, tenant)
-    now = _now()
-    pending = delivery_book.Delivery("msg_0001", hook, "webhook", "identification",
-                                     b'{"a":1}', now, next_us=now)  # fmt: skip
-    flying = delivery_book.Delivery("msg_0002", hook, "webhook", "identification",
-                                    b'{"b":2}', now, attempts=1)  # fmt: skip
-    enc = msgspec.msgpack.encode
-    old = {
-        delivery_book.delivery_key(ek, "msg_0001"): enc(pending),
-        delivery_book.queue_key(ek, now, "msg_0001"): b"",
-        delivery_book.delivery_key(ek, "msg_0002"): enc(flying),
-        b"C" + ek + b"msg_0002": b"",  # in flight when that version stopped
-        b"S" + ek: enc(delivery_book.Stats(4, 3, now, 0)),
-    }
-    with engine.store.env.begin(write=True) as txn:
-        for key, value in old.items():
-            txn.put(key, value, db=engine.store.webhooks)
-    dropped = attempts.take_over(engine.store)
-    assert sorted(dropped) == sorted(old)
-    engine.writer.run(outbox.DropLegacy(dropped))
-    with engine.store.read() as txn:
-        assert outbox.legacy_keys(txn, engine.store) == []
-    assert sorted(c.id for c in _claim(engine)) == ["msg_0001", "msg_0002"]
-    assert engine.webhook(tenant, hook).successRate == 0.75
 
 
 def test_endpoint_cache_reloads_when_the_version_moves(engine, tenant):
