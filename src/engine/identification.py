@@ -448,7 +448,6 @@ class IdentifyDevice:
             "ip": event.ip.address.encode(),
             "linked": (event.linkedId or "").encode(),
             "verdict": VERDICT_CODES[event.verdict],
-            "rule": 0,
             "ips_1h": event.velocity.distinctIps1h,
             "ips_24h": event.velocity.distinctIps24h,
             "visitors_ip_1h": event.velocity.visitorsPerIp1h,

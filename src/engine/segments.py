@@ -46,13 +46,12 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "ip": VAR,
         "linked": VAR,
         "verdict": "u4",
-        "rule": "u4",
         "ips_1h": "u4",
         "ips_24h": "u4",
         "visitors_ip_1h": "u4",
         "visitors_ip_24h": "u4",
         "accounts": "u4",
-        # Added with backtests: 0/1, and interned codes (NO_VALUE when the event has none).
+        # 0/1, and interned codes (NO_VALUE when the event has none).
         "found": "u4",
         "city": "u4",
         "device_type": "u4",
