@@ -228,17 +228,14 @@ class IngestEvents:
         remember the others. The ids are read and written in key order, one cursor call
         each, which spares a B-tree descent per row."""
         txn, prefix, received = ctx.txn, self.tenant.prefix, self.received_us
-        keys = {b"d" + prefix + row[4] for row in rows if row[4]}
+        keys = [b"d" + prefix + row[4] if row[4] else None for row in rows]
         with txn.cursor(db=ctx.store.dedup) as cursor:
-            seen = dict(cursor.getmulti(sorted(keys)))
+            seen = cursor.getmulti(sorted({key for key in keys if key is not None}))
             window = self.dedup_window_us
-            recent = {
-                key for key, at in seen.items() if received - int.from_bytes(at, "little") < window
-            }
+            recent = {key for key, at in seen if received - int.from_bytes(at, "little") < window}
             kept, fresh = [], set()
-            for row in rows:
-                if row[4]:
-                    key = b"d" + prefix + row[4]
+            for row, key in zip(rows, keys, strict=True):
+                if key is not None:
                     if key in recent or key in fresh:
                         continue
                     fresh.add(key)

@@ -179,37 +179,6 @@ def partition_rows(
             cursor[p] = j + 1
 
 
-@njit(cache=True, nogil=True)
-def group_partitions(packed, offsets, first, last, ts, bits, rows, user_start):  # pragma: no cover
-    """Partitions first..last-1 of `packed`, each grouped by user (a stable counting sort)
-    into the same positions of the output columns, and each user's rows then put in time
-    order while the partition is still in the cache. `user_start[u]` gets user u's first
-    position (it stays -1 for a user without rows)."""
-    size = 1 << PARTITION_SHIFT
-    counts = np.zeros(size + 1, np.int64)
-    for p in range(first, last):
-        lo, hi = offsets[p], offsets[p + 1]
-        base = np.int64(p) << PARTITION_SHIFT
-        counts[:] = 0
-        for j in range(lo, hi):
-            counts[packed[j, 1] - base + 1] += 1
-        for k in range(size):
-            if counts[k + 1] > 0:
-                user_start[base + k] = lo + counts[k]
-            counts[k + 1] += counts[k]
-        for j in range(lo, hi):
-            u = packed[j, 1] - base
-            d = lo + counts[u]
-            counts[u] += 1
-            ts[d] = packed[j, 0]
-            bits[d] = packed[j, 2] & _BITS_MASK
-            rows[d] = packed[j, 2] >> _ROW_SHIFT
-        for k in range(size):  # counts[k] is now where user k's rows end
-            start = user_start[base + k]
-            if start >= 0:
-                _sort_by_time(start, lo + counts[k], ts, bits, rows)
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _sort_by_time(lo, hi, ts, bits, rows):  # pragma: no cover - compiled
     """Sort ts[lo:hi] (`bits` and `rows` with it) by time, stably, in place. A slice already in
@@ -239,6 +208,37 @@ def _sort_by_time(lo, hi, ts, bits, rows):  # pragma: no cover - compiled
     ts[lo:hi] = ts[lo:hi][perm]
     bits[lo:hi] = bits[lo:hi][perm]
     rows[lo:hi] = rows[lo:hi][perm]
+
+
+@njit(cache=True, nogil=True)
+def group_partitions(packed, offsets, first, last, ts, bits, rows, user_start):  # pragma: no cover
+    """Partitions first..last-1 of `packed`, each grouped by user (a stable counting sort)
+    into the same positions of the output columns, and each user's rows then put in time
+    order while the partition is still in the cache. `user_start[u]` gets user u's first
+    position (it stays -1 for a user without rows)."""
+    size = 1 << PARTITION_SHIFT
+    counts = np.zeros(size + 1, np.int64)
+    for p in range(first, last):
+        lo, hi = offsets[p], offsets[p + 1]
+        base = np.int64(p) << PARTITION_SHIFT
+        counts[:] = 0
+        for j in range(lo, hi):
+            counts[packed[j, 1] - base + 1] += 1
+        for k in range(size):
+            if counts[k + 1] > 0:
+                user_start[base + k] = lo + counts[k]
+            counts[k + 1] += counts[k]
+        for j in range(lo, hi):
+            u = packed[j, 1] - base
+            d = lo + counts[u]
+            counts[u] += 1
+            ts[d] = packed[j, 0]
+            bits[d] = packed[j, 2] & _BITS_MASK
+            rows[d] = packed[j, 2] >> _ROW_SHIFT
+        for k in range(size):  # counts[k] is now where user k's rows end
+            start = user_start[base + k]
+            if start >= 0:
+                _sort_by_time(start, lo + counts[k], ts, bits, rows)
 
 
 KERNELS = {"ordered": ordered, "strict": strict, "any": any_order}

@@ -146,8 +146,6 @@ def _rows(
         ids = np.fromiter(members, np.int64, count=len(members))
         allowed = np.zeros(int(ids.max()) + 1 if len(ids) else 1, np.bool_)
         allowed[ids] = True
-    # Grouped by user in stored order, then each user's rows in time order (ties keep the
-    # stored order): linear in the rows, as rows mostly arrive in time order already.
     starts, users, ts, bits, chosen = _kernels.funnels().group(
         event, table, row_bits, user, np.asarray(cols["ts"]), allowed
     )
@@ -209,8 +207,8 @@ def _step_bits(
     props: list[bytes] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The steps each row matches, bit s for step s: (`table`, `row_bits`). Without property
-    conditions a row's bits are `table[its event code]` and `row_bits` is empty, so no array
-    as long as the rows is built; with conditions, `row_bits` holds every row's bits."""
+    conditions a row's bits are `table[its event code]` and `row_bits` is empty (no array of
+    one entry per row); with conditions, `row_bits` holds every row's bits."""
     codes = [dictionary.lookup(txn, store, prefix, dictionary.EVENT, s.event) for s in steps]
     known = [c for c in codes if c is not None]
     table = np.zeros(max(known, default=0) + 1, np.uint32)

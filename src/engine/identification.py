@@ -218,7 +218,7 @@ def prepare(
         forwarded=forwarded,
         vpn_provider=ipintel.vpn_provider(ip),
     )
-    feats = matching.features(c)
+    feats = matching.features(c, private=signals.incognito)
     mobile = request.mobile
     hints_mobile = c.clientHints.mobile if c.clientHints else None
     kind = "mobile" if (mobile or hints_mobile or ua.os in ("iOS", "Android")) else "desktop"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from .device import Components, digest
-from .signals import incognito, user_agent
+from .signals import user_agent
 
 # How much each feature tells about a device (distinctive and stable ones most): a device whose
 # features weigh too little in all is not matched at all.
@@ -56,9 +56,9 @@ MIN_COVERAGE = 0.6
 # Readings some browsers draw afresh for every session, so that they tell nothing about the
 # device. Brave "farbles" canvas, audio, plugins and its core count in every window, and names
 # itself only in the client hints' brands. Safari and Firefox add noise to canvas and audio in
-# private windows, which give themselves away by their small storage quota.
+# private windows (the incognito signal).
 _FARBLING_BRANDS = frozenset({"Brave"})
-_FARBLED = frozenset({"canvas", "audio", "plugins", "cores"})
+_FARBLED = frozenset({"canvas", "audio", "plugins"})
 _PRIVATE_NOISE_BROWSERS = frozenset({"Safari", "Mobile Safari", "Firefox", "Firefox Mobile"})
 _PRIVATE_NOISE = frozenset({"canvas", "audio"})
 
@@ -77,7 +77,8 @@ def _farbling_brand(c: Components) -> str | None:
     return next((b.brand for b in hints.brands if b.brand in _FARBLING_BRANDS), None)
 
 
-def features(c: Components) -> Features:
+def features(c: Components, private: bool = False) -> Features:
+    """`private`: the request comes from a private window (`signals.incognito`)."""
     ua = user_agent(c.userAgent)
     values: dict[str, str] = {}
     farbling = _farbling_brand(c)
@@ -85,7 +86,7 @@ def features(c: Components) -> Features:
     noise: frozenset[str] = frozenset()
     if farbling:
         noise = _FARBLED
-    elif browser in _PRIVATE_NOISE_BROWSERS and incognito(c):
+    elif private and browser in _PRIVATE_NOISE_BROWSERS:
         noise = _PRIVATE_NOISE
 
     def put(name: str, value: object) -> None:
@@ -111,7 +112,7 @@ def features(c: Components) -> Features:
         w, h = sorted((c.screen.w, c.screen.h))
         put("screen", f"{w}x{h}x{c.screen.colorDepth}")
     if c.hardwareConcurrency is not None or c.deviceMemory is not None:
-        cores = None if "cores" in noise else c.hardwareConcurrency
+        cores = None if farbling else c.hardwareConcurrency
         put("hardware", f"{cores}/{c.deviceMemory}")
     if c.maxTouchPoints is not None or c.touchEvent is not None:
         put("touch", f"{c.maxTouchPoints}/{c.touchEvent}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import msgspec
 from _devices import DESKTOP, components
 
-from engine import matching
+from engine import matching, signals
 from engine.device import Components
 
 
 def feats(**changes) -> matching.Features:
-    return matching.features(msgspec.convert(components(DESKTOP, **changes), Components))
+    c = msgspec.convert(components(DESKTOP, **changes), Components)
+    return matching.features(c, private=signals.incognito(c))
 
 
 def _exact(f: matching.Features) -> bytes | None:
